@@ -1,0 +1,3 @@
+"""mlci: GitLab CI/CD for machine learning."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,111 @@
+"""Command-line entry point: argv in, exit code out.
+
+This is the only module that prints errors and chooses exit codes. Commands
+live in mlci/commands/<name>.py; each exposes `configure(parser)` and
+`run(args, ctx) -> int`. Only the invoked command's module is imported, and
+heavy libraries are imported inside `run`, so `mlci --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from mlci import __version__
+from mlci.context import Context
+from mlci.errors import EXIT_CONFIG, ConfigErrors, MlciError
+
+# name -> (module, one-line help). Order is the order shown in --help.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("mlci.commands.init", "write a starter mlci.yml and .gitlab-ci.yml"),
+    "config": ("mlci.commands.config", "show the effective configuration and where each value came from"),
+    "generate": ("mlci.commands.generate", "render the GitLab CI templates (ci_templates/, catalog layout)"),
+    "lint": ("mlci.commands.lint", "validate a .gitlab-ci.yml against GitLab's schema and ML rules"),
+    "data": ("mlci.commands.data", "data contract checks and drift detection"),
+    "train": ("mlci.commands.train", "run a training command inside a tracked MLflow run"),
+    "train-select": ("mlci.commands.train_select", "pick the best run of a parallel:matrix sweep"),
+    "gate": ("mlci.commands.gate", "gate a candidate model against thresholds and the champion"),
+    "report": ("mlci.commands.report", "post the merge-request model report, or write a model card"),
+    "deploy": ("mlci.commands.deploy", "promote a blessed model version to an environment"),
+    "smoke-test": ("mlci.commands.smoke_test", "call a served model and check answers and latency"),
+    "rollback": ("mlci.commands.rollback", "re-point an environment to an earlier model version"),
+    "schedule": ("mlci.commands.schedule", "keep GitLab pipeline schedules in sync with mlci.yml"),
+    "trigger": ("mlci.commands.trigger", "start a retraining pipeline through the GitLab API"),
+    "retrain": ("mlci.commands.retrain", "decide whether to retrain, and conclude a retraining run"),
+    "hook": ("mlci.commands.hook", "run a user hook command (e.g. fetch-data) with mlci's environment"),
+}
+
+
+def _selected_command(argv: Sequence[str]) -> str | None:
+    for token in argv:
+        if token == "--":
+            return None
+        if token in COMMANDS:
+            return token
+    return None
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlci",
+        description="GitLab CI/CD for machine learning. Exit codes: 0 ok, 1 check or gate failed, "
+        "2 usage or config error, 3 external service error.",
+    )
+    parser.add_argument("--version", action="version", version=f"mlci {__version__}")
+    parser.add_argument(
+        "-c", "--config", metavar="FILE",
+        help="project config (default: $MLCI_CONFIG or ./mlci.yml)",
+    )
+    parser.add_argument(
+        "--out-dir", metavar="DIR",
+        help="where reports and artifacts are written (default: $MLCI_OUT_DIR or ./mlci-out)",
+    )
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override one config value, e.g. --set gate.on-no-champion=fail (highest precedence)",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    selected = _selected_command(argv)
+    for name, (module_name, help_text) in COMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        if name == selected:
+            importlib.import_module(module_name).configure(sub)
+            sub.set_defaults(_module=module_name)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
+        return int(exc.code or 0)
+    if not args.command:
+        parser.print_help()
+        return EXIT_CONFIG
+    ctx = Context.from_args(args)
+    module = importlib.import_module(args._module)
+    try:
+        return int(module.run(args, ctx) or 0)
+    except ConfigErrors as exc:
+        for err in exc.errors:
+            ctx.error(err.message)
+        ctx.error(f"{len(exc.errors)} configuration error(s)")
+        return exc.exit_code
+    except MlciError as exc:
+        ctx.error(exc.message)
+        if exc.hint:
+            ctx.error(f"hint: {exc.hint}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        ctx.error("interrupted")
+        return 130
+
+
+
+if __name__ == "__main__":
+    sys.exit(main())

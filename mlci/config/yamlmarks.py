@@ -1,0 +1,108 @@
+"""YAML loading that remembers where every value came from.
+
+jsonschema reports errors as paths (['gate', 'rules', 2, 'min']); users need
+'mlci.yml:14:9'. We compose the node tree once, then build plain Python data
+plus a path -> (line, column) map from it. Duplicate keys are errors, because
+YAML silently keeps the last one and a user loses a setting without noticing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlci.errors import ConfigError
+
+JsonPath = tuple  # tuple[str | int, ...]
+
+
+@dataclass
+class LocatedDocument:
+    data: Any
+    path: str
+    marks: dict[JsonPath, tuple[int, int]] = field(default_factory=dict)
+    key_marks: dict[JsonPath, tuple[int, int]] = field(default_factory=dict)
+
+    def where(self, json_path: JsonPath, *, key: bool = False) -> str:
+        """'file:line:col' of the deepest known node on json_path (1-based)."""
+        table = self.key_marks if key else self.marks
+        probe = tuple(json_path)
+        while probe:
+            if probe in table:
+                line, col = table[probe]
+                return f"{self.path}:{line}:{col}"
+            if not key and probe in self.key_marks:
+                line, col = self.key_marks[probe]
+                return f"{self.path}:{line}:{col}"
+            probe = probe[:-1]
+        line, col = self.marks.get((), (1, 1))
+        return f"{self.path}:{line}:{col}"
+
+
+def _mark(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+class _Builder:
+    def __init__(self, display_path: str):
+        self.display_path = display_path
+        self.marks: dict[JsonPath, tuple[int, int]] = {}
+        self.key_marks: dict[JsonPath, tuple[int, int]] = {}
+        self._constructor = yaml.SafeLoader("")
+
+    def build(self, node: yaml.Node, path: JsonPath = ()) -> Any:
+        self.marks[path] = _mark(node)
+        if isinstance(node, yaml.MappingNode):
+            self._constructor.flatten_mapping(node)
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = self._constructor.construct_object(key_node, deep=True)
+                if not isinstance(key, (str, int, float, bool)) or key is None:
+                    raise ConfigError("mapping keys must be plain scalars", location=self._loc(key_node))
+                if key in result:
+                    raise ConfigError(f"duplicate key {key!r}", location=self._loc(key_node))
+                self.key_marks[(*path, key)] = _mark(key_node)
+                result[key] = self.build(value_node, (*path, key))
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
+        return self._constructor.construct_object(node, deep=True)
+
+    def _loc(self, node: yaml.Node) -> str:
+        line, col = _mark(node)
+        return f"{self.display_path}:{line}:{col}"
+
+
+def load_located(text: str, display_path: str) -> LocatedDocument:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        location = f"{display_path}:{mark.line + 1}:{mark.column + 1}" if mark else display_path
+        raise ConfigError(f"invalid YAML: {exc.problem or exc}", location=location) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {exc}", location=display_path) from None
+    if root is None:
+        return LocatedDocument(data=None, path=display_path)
+    builder = _Builder(display_path)
+    try:
+        data = builder.build(root)
+    except yaml.constructor.ConstructorError as exc:
+        mark = exc.problem_mark
+        location = f"{display_path}:{mark.line + 1}:{mark.column + 1}" if mark else display_path
+        raise ConfigError(f"unsupported YAML value: {exc.problem}", location=location) from None
+    return LocatedDocument(data=data, path=display_path, marks=builder.marks, key_marks=builder.key_marks)
+
+
+def load_located_file(path: str | Path) -> LocatedDocument:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("file not found", location=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read file: {exc}", location=str(path)) from None
+    return load_located(text, str(path))

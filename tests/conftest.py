@@ -1,0 +1,52 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--update-golden", action="store_true", default=False,
+        help="rewrite golden files from the current output instead of comparing",
+    )
+
+
+@pytest.fixture
+def update_golden(request) -> bool:
+    return bool(request.config.getoption("--update-golden"))
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    """No CI_*, MLCI_* or MLFLOW_* variables from the machine leak into a test."""
+    for name in list(os.environ):
+        if name.startswith(("CI_", "MLCI_", "MLFLOW_", "GITLAB_")):
+            monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """Run `mlci ARGS` in-process; returns (exit_code, stdout, stderr)."""
+    from mlci.cli import main
+
+    def _run(*args: str):
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return _run
+
+
+@pytest.fixture
+def mlci_exe() -> list[str]:
+    """Command prefix to run mlci as a separate process with this interpreter."""
+    return [sys.executable, "-m", "mlci"]
