@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.fakes.plugin"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -1,0 +1,1 @@
+"""Shared pytest fixtures for the loopback fakes (registered from tests/conftest.py)."""
