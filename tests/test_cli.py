@@ -1,0 +1,111 @@
+"""The CLI shell: exit codes, help, version, lazy imports, token redaction."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from mlci import __version__, cli
+from mlci.errors import CheckFailed, ConfigError, ExternalServiceError, MlciError
+
+
+def test_version(run_cli):
+    with pytest.raises(SystemExit):
+        cli.build_parser(["--version"]).parse_args(["--version"])
+    out = subprocess.run([sys.executable, "-m", "mlci", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == f"mlci {__version__}"
+
+
+def test_help_lists_every_command():
+    out = subprocess.run([sys.executable, "-m", "mlci", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0
+    for name in cli.COMMANDS:
+        assert name in out.stdout
+
+
+def test_help_imports_no_heavy_library():
+    probe = (
+        "import sys; from mlci.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('mlflow', 'polars', 'matplotlib', 'gitlab', 'sklearn', 'numpy', 'jsonschema')"
+        " if m in sys.modules]\n"
+        "print('HEAVY=' + ','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "HEAVY="
+
+
+def test_every_command_module_configures_without_heavy_imports():
+    for name, (module, _) in cli.COMMANDS.items():
+        probe = (
+            "import sys\nfrom mlci.cli import build_parser\n"
+            f"build_parser([{name!r}])\n"
+            "print(','.join(m for m in ('mlflow', 'polars', 'matplotlib', 'gitlab', 'sklearn') if m in sys.modules))"
+        )
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == "", f"{module} imports {out.stdout.strip()} at configure time"
+
+
+def test_no_command_is_a_usage_error(run_cli):
+    code, out, _ = run_cli()
+    assert code == 2 and "COMMAND" in out
+
+
+def test_unknown_flag_is_a_usage_error(run_cli):
+    code, _, err = run_cli("config", "show", "--bogus")
+    assert code == 2 and "unrecognized arguments" in err
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (ConfigError("bad", location="mlci.yml:3:1"), 2),
+        (CheckFailed("rule failed"), 1),
+        (ExternalServiceError("GitLab", "https://gitlab.example.com/api/v4/projects/1", "denied", status=403), 3),
+    ],
+)
+def test_errors_map_to_exit_codes_in_one_place(monkeypatch, run_cli, error: MlciError, code: int):
+    import mlci.commands.config as config_command
+
+    def boom(args, ctx):
+        raise error
+
+    monkeypatch.setattr(config_command, "run", boom)
+    exit_code, _, err = run_cli("config", "show")
+    assert exit_code == code
+    assert str(error) in err
+
+
+def test_external_error_names_url_and_status(monkeypatch, run_cli):
+    import mlci.commands.config as config_command
+
+    def boom(args, ctx):
+        raise ExternalServiceError(
+            "GitLab", "https://gitlab.example.com/api/v4/projects/7/merge_requests/3/notes", "forbidden",
+            status=403, hint="the token needs the api scope",
+        )
+
+    monkeypatch.setattr(config_command, "run", boom)
+    code, _, err = run_cli("config", "show")
+    assert code == 3
+    assert "https://gitlab.example.com/api/v4/projects/7/merge_requests/3/notes (HTTP 403)" in err
+    assert "hint: the token needs the api scope" in err
+
+
+def test_tokens_never_reach_the_terminal(monkeypatch, run_cli):
+    import mlci.commands.config as config_command
+
+    secret = "glpat-abcdefghijklmnopqrstu"
+    monkeypatch.setenv("MLCI_GITLAB_TOKEN", secret)
+
+    def boom(args, ctx):
+        raise ExternalServiceError("GitLab", f"https://x/api?private_token={secret}", f"echoed {secret}", status=401)
+
+    monkeypatch.setattr(config_command, "run", boom)
+    code, out, err = run_cli("config", "show")
+    assert code == 3
+    assert secret not in out + err
+    assert "[MASKED]" in err
