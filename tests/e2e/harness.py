@@ -1,0 +1,324 @@
+"""Run the example project's pipelines under gitlab-ci-local, as GitLab would.
+
+What stands in for what:
+- GitLab runner: gitlab-ci-local (pinned in package.json) in shell-executor mode.
+- GitLab API: the loopback fake (tests/fakes/gitlab_server.py) on 127.0.0.1.
+- MLflow: a sqlite tracking store in the workspace, or a real `mlflow server`
+  on 127.0.0.1 for the HTTP tracking path.
+Every server is started here and stopped by PID, even when a scenario fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO_ROOT / "examples" / "tumor-classifier"
+GCL = REPO_ROOT / "node_modules" / ".bin" / "gitlab-ci-local"
+VENV_BIN = Path(sys.executable).parent
+FAKE_TOKEN = "glpat-e2e-fake-token-0123456789"
+PROJECT_ID = "4242"
+PROJECT_PATH = "demo/tumor-classifier"
+
+
+def ensure_tools() -> None:
+    """gitlab-ci-local from the lockfile, and rsync, which it shells out to."""
+    if not GCL.exists():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=REPO_ROOT, check=True)
+    if shutil.which("rsync") is None:
+        subprocess.run(["apt-get", "install", "-y", "-qq", "rsync"], check=False)
+        if shutil.which("rsync") is None:
+            subprocess.run(["apt-get", "update", "-qq"], check=True)
+            subprocess.run(["apt-get", "install", "-y", "-qq", "rsync"], check=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server for {url} exited early with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status < 500:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f}s")
+
+
+@dataclass
+class Service:
+    name: str
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=5)
+
+
+def start_service(name: str, cmd: list[str], url: str, ready_path: str, log_dir: Path, env=None, timeout=60) -> Service:
+    log_path = log_dir / f"{name}.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - lives as long as the server
+    process = subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env or os.environ.copy()
+    )
+    service = Service(name, url, process, log_path)
+    try:
+        wait_http(url + ready_path, timeout=timeout, proc=process)
+    except BaseException:
+        service.stop()
+        raise RuntimeError(f"{name} failed to start; log:\n{log_path.read_text(errors='replace')[-3000:]}") from None
+    return service
+
+
+def start_fake_gitlab(log_dir: Path, state_dir: Path) -> Service:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [
+        sys.executable, "-m", "tests.fakes.gitlab_server", "--host", "127.0.0.1", "--port", str(port),
+        "--state-dir", str(state_dir), "--token", FAKE_TOKEN, "--project-id", PROJECT_ID,
+        "--project-path", PROJECT_PATH,
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    return start_service("fake-gitlab", cmd, url, "/__fake__/state", log_dir, env=env)
+
+
+def start_mlflow_server(log_dir: Path, store_dir: Path) -> Service:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    store_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        str(VENV_BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        "--backend-store-uri", f"sqlite:///{store_dir / 'mlflow.db'}",
+        "--artifacts-destination", str(store_dir / "artifacts"),
+    ]
+    return start_service("mlflow-server", cmd, url, "/health", log_dir, timeout=120)
+
+
+@dataclass
+class JobResult:
+    name: str
+    status: str  # passed | failed | warning | manual | skipped
+    seconds: float | None = None
+
+
+@dataclass
+class PipelineRun:
+    returncode: int
+    output: str
+    seconds: float
+    jobs: dict[str, JobResult] = field(default_factory=dict)
+
+    def status(self, job: str) -> str | None:
+        result = self.jobs.get(job)
+        return result.status if result else None
+
+    def ran(self, job: str) -> bool:
+        return job in self.jobs and self.jobs[job].status in ("passed", "failed", "warning")
+
+
+_JOB_DONE = re.compile(r"^(?P<job>\S+)\s+finished in (?P<time>[\d.]+) (?P<unit>ms|s|min)", re.MULTILINE)
+_SUMMARY = re.compile(r"^\s*(?P<status>PASS|FAIL|WARN)\s+(?P<job>\S+)", re.MULTILINE)
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def parse_gcl_output(output: str) -> dict[str, JobResult]:
+    text = _ANSI.sub("", output)
+    jobs: dict[str, JobResult] = {}
+    for match in _SUMMARY.finditer(text):
+        status = {"PASS": "passed", "FAIL": "failed", "WARN": "warning"}[match["status"]]
+        jobs[match["job"]] = JobResult(match["job"], status)
+    for match in _JOB_DONE.finditer(text):
+        value = float(match["time"])
+        seconds = value / 1000 if match["unit"] == "ms" else value * 60 if match["unit"] == "min" else value
+        jobs.setdefault(match["job"], JobResult(match["job"], "passed")).seconds = seconds
+    return jobs
+
+
+@dataclass
+class Workspace:
+    """A throwaway git repo holding the example project and the rendered templates."""
+
+    root: Path
+    fake_gitlab: Service | None = None
+    mlflow_server: Service | None = None
+    services: list[Service] = field(default_factory=list)
+    runs: list[tuple[str, PipelineRun]] = field(default_factory=list)
+
+    @property
+    def out_dir(self) -> Path:
+        return self.root / "mlci-out"
+
+    @property
+    def tracking_uri(self) -> str:
+        if self.mlflow_server:
+            return self.mlflow_server.url
+        return f"sqlite:///{self.root / '.mlci' / 'mlflow.db'}"
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=self.root, check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+    def commit(self, message: str) -> str:
+        self.git("add", "-A")
+        self.git("commit", "-q", "--allow-empty", "-m", message)
+        return self.git("rev-parse", "HEAD")
+
+    def base_variables(self) -> dict[str, str]:
+        variables = {
+            "MLFLOW_TRACKING_URI": self.tracking_uri,
+            "CI_PROJECT_ID": PROJECT_ID,
+            "CI_PROJECT_PATH": PROJECT_PATH,
+            "CI_DEFAULT_BRANCH": "main",
+            "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
+            "MLCI_OUT_DIR": "mlci-out",
+            "GITLAB_USER_LOGIN": "demo-user",
+            "PYTHONUNBUFFERED": "1",
+        }
+        if self.fake_gitlab:
+            variables["CI_SERVER_URL"] = self.fake_gitlab.url
+            variables["MLCI_GITLAB_TOKEN"] = FAKE_TOKEN
+        return variables
+
+    def run_pipeline(
+        self,
+        label: str,
+        variables: dict[str, str] | None = None,
+        *,
+        jobs: list[str] | None = None,
+        manual: list[str] | None = None,
+        file: str | None = None,
+        extra_args: list[str] | None = None,
+        timeout: float = 900,
+        echo: bool = False,
+    ) -> PipelineRun:
+        merged = {**self.base_variables(), **(variables or {})}
+        cmd = [str(GCL), "--cwd", str(self.root), "--force-shell-executor", "--no-color", "--timestamps"]
+        predefined = sorted(k for k in merged if k.startswith("CI_"))
+        if predefined:
+            cmd += ["--ignore-predefined-vars", ",".join(predefined)]
+        for key, value in merged.items():
+            cmd += ["--variable", f"{key}={value}"]
+        for job in manual or []:
+            cmd += ["--manual", job]
+        if file:
+            cmd += ["--file", file]
+        cmd += list(extra_args or [])
+        cmd += list(jobs or [])
+        env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}", "FORCE_COLOR": "0"}
+        start = time.monotonic()
+        if echo:
+            proc = subprocess.Popen(cmd, cwd=self.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    text=True)
+            lines = []
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                lines.append(line)
+                print(line, end="", flush=True)
+            proc.wait(timeout=timeout)
+            output, code = "".join(lines), proc.returncode
+        else:
+            done = subprocess.run(cmd, cwd=self.root, env=env, capture_output=True, text=True, timeout=timeout)
+            output, code = done.stdout + done.stderr, done.returncode
+        run = PipelineRun(code, output, time.monotonic() - start, parse_gcl_output(output))
+        (self.root / f".pipeline-{len(self.runs):02d}-{label}.log").write_text(output)
+        self.runs.append((label, run))
+        return run
+
+    def fake_state(self) -> dict:
+        assert self.fake_gitlab is not None
+        with urllib.request.urlopen(self.fake_gitlab.url + "/__fake__/state", timeout=10) as response:
+            return json.loads(response.read())
+
+    def timing_table(self) -> str:
+        rows = ["pipeline            job                           status    seconds"]
+        for label, run in self.runs:
+            for job in run.jobs.values():
+                seconds = f"{job.seconds:7.2f}" if job.seconds is not None else "      -"
+                rows.append(f"{label:<19} {job.name:<29} {job.status:<9} {seconds}")
+            rows.append(f"{label:<19} {'(whole pipeline)':<29} {'rc=' + str(run.returncode):<9} {run.seconds:7.2f}")
+        return "\n".join(rows)
+
+    def close(self) -> None:
+        for service in reversed(self.services):
+            service.stop()
+        stop_model_servers(self.root)
+
+
+def stop_model_servers(root: Path) -> None:
+    """Stop `mlflow models serve` processes that deploy jobs left running in this workspace."""
+    state_dir = root / ".mlci" / "serve"
+    for state_file in state_dir.glob("*.json") if state_dir.exists() else []:
+        with contextlib.suppress(Exception):
+            pid = int(json.loads(state_file.read_text()).get("pid", 0))
+            if pid > 0:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGTERM)
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGTERM)
+
+
+def make_workspace(base: Path | None = None, *, variant: str = "good") -> Workspace:
+    """Copy the example into a fresh git repo with a fake origin, the way a user's project looks."""
+    root = Path(tempfile.mkdtemp(prefix="mlci-e2e-", dir=base))
+    skip = shutil.ignore_patterns("__pycache__", "mlci-out", ".mlci")
+    shutil.copytree(EXAMPLE, root, dirs_exist_ok=True, ignore=skip)
+    shutil.copytree(REPO_ROOT / "ci_templates", root / "ci_templates")
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True)
+    subprocess.run(["git", "config", "user.email", "ci@example.com"], cwd=root, check=True)
+    subprocess.run(["git", "config", "user.name", "mlci e2e"], cwd=root, check=True)
+    origin = f"git@gitlab.example.com:{PROJECT_PATH}.git"
+    subprocess.run(["git", "remote", "add", "origin", origin], cwd=root, check=True)
+    workspace = Workspace(root=root)
+    workspace.commit("example project")
+    return workspace
+
+
+@contextlib.contextmanager
+def workspace_with_services(
+    base: Path | None = None, *, mlflow_server: bool = False, fake_gitlab: bool = True
+) -> Iterator[Workspace]:
+    ensure_tools()
+    workspace = make_workspace(base)
+    log_dir = workspace.root / ".service-logs"
+    log_dir.mkdir()
+    try:
+        if fake_gitlab:
+            workspace.fake_gitlab = start_fake_gitlab(log_dir, workspace.root / ".fake-gitlab")
+            workspace.services.append(workspace.fake_gitlab)
+        if mlflow_server:
+            workspace.mlflow_server = start_mlflow_server(log_dir, workspace.root / ".mlflow-server")
+            workspace.services.append(workspace.mlflow_server)
+        yield workspace
+    finally:
+        workspace.close()
