@@ -1,1 +1,32 @@
-"""Shared pytest fixtures for the loopback fakes (registered from tests/conftest.py)."""
+"""Shared pytest fixtures for the loopback fakes (registered from tests/conftest.py).
+
+`fake_gitlab` is a running FakeGitLab on 127.0.0.1 with a free port; it is
+stopped at teardown even when the test fails. `fake_gitlab_factory` makes more
+(e.g. one mounted under a sub-path: fake_gitlab_factory(base_path="/gitlab")).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fakes.gitlab_server import FakeGitLab
+
+
+@pytest.fixture
+def fake_gitlab_factory():
+    started: list[FakeGitLab] = []
+
+    def make(**kwargs) -> FakeGitLab:
+        fake = FakeGitLab(host="127.0.0.1", port=0, **kwargs)
+        fake.start()
+        started.append(fake)
+        return fake
+
+    yield make
+    for fake in started:
+        fake.stop()
+
+
+@pytest.fixture
+def fake_gitlab(fake_gitlab_factory) -> FakeGitLab:
+    return fake_gitlab_factory()
