@@ -164,13 +164,21 @@ def _gitlab_class():
 
 def _server_detail(exc: Exception) -> str:
     message = getattr(exc, "error_message", None)
+    body = getattr(exc, "response_body", None)
+    if body:
+        # python-gitlab keeps only "error" of an OAuth-style body; the description is what helps.
+        import json
+
+        try:
+            parsed = json.loads(body)
+        except (TypeError, ValueError):
+            parsed = None
+        if isinstance(parsed, dict) and parsed.get("error_description"):
+            message = f"{parsed.get('error', 'error')}: {parsed['error_description']}"
     if isinstance(message, bytes):
         message = message.decode("utf-8", "replace")
     if isinstance(message, dict):
-        if "error_description" in message or "error" in message:
-            message = message.get("error_description") or message.get("error")
-        else:
-            message = "; ".join(f"{k} {', '.join(map(str, v)) if isinstance(v, list) else v}"
+        message = "; ".join(f"{k} {', '.join(map(str, v)) if isinstance(v, list) else v}"
                                 for k, v in message.items())
     elif isinstance(message, list):
         message = "; ".join(map(str, message))

@@ -98,6 +98,13 @@ def _not_found(what: str = "Not found") -> ApiError:
     return ApiError(404, {"message": f"404 {what}"})
 
 
+class _QuickStopServer(HTTPServer):
+    def thread_target(self) -> None:
+        # werkzeug polls for shutdown every 0.5 s by default; tests start many fakes.
+        assert self.server is not None
+        self.server.serve_forever(poll_interval=0.02)
+
+
 class FakeGitLab:
     """One GitLab instance with one project; state lives in plain dicts guarded by a lock."""
 
@@ -134,7 +141,7 @@ class FakeGitLab:
         self.requests: list[RecordedRequest] = []
         self._lock = threading.RLock()
         self._faults: list[Fault] = []
-        self._server = HTTPServer(host=host, port=port)
+        self._server = _QuickStopServer(host=host, port=port)
         self._ids = itertools.count(1000)
         self._reset_state()
         self.add_token(token, username=f"project_{project_id}_bot", bot=True)
