@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlsplit
 
 from mlci.errors import ConfigError, ExternalServiceError
 from mlci.redact import redact
@@ -490,11 +490,21 @@ class GitLabClient:
                  f"project {self.project_ref!r} does not exist on {self.server_url}",
             400: f"check that the ref {ref!r} exists and the pipeline has jobs for a trigger source",
         }):
-            response = self._client().http_request(
-                "post", f"{self.project_api_path}/trigger/pipeline",
-                post_data=urlencode(form).encode("utf-8"), raw=True,
-                extra_headers={"Content-type": "application/x-www-form-urlencoded"},
+            # Sent with the bare session: the trigger token authenticates, so the API token stays home.
+            import gitlab
+
+            response = self._client().session.post(
+                f"{self.api_url}{self.project_api_path}/trigger/pipeline", data=form, timeout=self._timeout,
+                headers={"User-Agent": self._client().headers.get("User-Agent", "mlci")},
             )
+            if not 200 <= response.status_code < 300:
+                try:
+                    body = response.json()
+                except ValueError:
+                    body = response.text
+                message = (body.get("message") or body.get("error")) if isinstance(body, dict) else body
+                raise gitlab.exceptions.GitlabHttpError(
+                    error_message=message, response_code=response.status_code, response_body=response.content)
             payload = response.json()
         return PipelineRef(int(payload["id"]), str(payload.get("web_url") or ""))
 
