@@ -1,0 +1,254 @@
+"""`mlci retrain decide` against a real sqlite MLflow registry."""
+
+from __future__ import annotations
+
+import json
+import socket
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import yaml
+
+from mlci.outputs.dotenv import read_dotenv
+
+
+def _config(project, store, model, **retrain) -> None:
+    project.write_data({
+        "model": {"name": model},
+        "mlflow": {"tracking-uri": store.uri},
+        "retrain": {"max-model-age": "30d", **retrain},
+    })
+
+
+def _outputs(project):
+    decision = json.loads((project.out / "retrain-decision.json").read_text())
+    env = read_dotenv(project.out / "retrain.env")
+    child = yaml.safe_load((project.out / "retrain-pipeline.yml").read_text())
+    jobs = [k for k, v in child.items() if isinstance(v, dict) and "script" in v]
+    return decision, env, child, jobs
+
+
+def test_fresh_champion_without_drift_skips_and_says_why(project, mlflow_store, model_name, run_cli, clean_env):
+    version = mlflow_store.add_version(model_name, champion=True)
+    _config(project, mlflow_store, model_name)
+    clean_env.setenv("MLCI_DRIFT", "false")
+
+    code, out, err = run_cli(*project.cli("retrain", "decide", "--image", "trainer:1", "--train-tags", "gpu"))
+
+    assert code == 0, err
+    decision, env, child, jobs = _outputs(project)
+    assert decision["version"] == 1
+    assert decision["retrain"] is False
+    assert decision["inputs"]["champion"]["version"] == version
+    assert env["MLCI_RETRAIN"] == "false"
+    assert "no data drift" in env["MLCI_RETRAIN_REASON"] and "within max-model-age 30d" in env["MLCI_RETRAIN_REASON"]
+    assert jobs == ["mlci-retrain-skipped"], "no GPU job may start when nothing needs retraining"
+    assert child["variables"]["MLCI_RETRAIN_REASON"]["value"] == decision["reason"]
+    assert "no retraining needed" in out and f"champion v{version}" in out
+
+
+def test_drift_retrains_with_a_gpu_training_job(project, mlflow_store, model_name, run_cli, clean_env):
+    mlflow_store.add_version(model_name, champion=True)
+    _config(project, mlflow_store, model_name)
+    clean_env.setenv("MLCI_DRIFT", "true")
+    clean_env.setenv("CI_PIPELINE_ID", "777")
+    clean_env.setenv("CI_JOB_IMAGE", "registry.example.com/mlci:1")
+
+    code, _out, err = run_cli(*project.cli(
+        "retrain", "decide", "--image", "trainer:cuda", "--train-tags", "gpu,a100", "--train-timeout", "3h",
+        "--train-command", "python train.py",
+    ))
+
+    assert code == 0, err
+    decision, env, child, jobs = _outputs(project)
+    assert decision["retrain"] is True and env["MLCI_RETRAIN"] == "true"
+    assert "data drift detected" in env["MLCI_RETRAIN_REASON"]
+    assert jobs == ["mlci-train", "mlci-gate", "mlci-retrain-conclude"]
+    train = child["mlci-train"]
+    assert (train["image"], train["tags"], train["timeout"]) == ("trainer:cuda", ["gpu", "a100"], "3h")
+    assert train["needs"] == [{"pipeline": "777", "job": "mlci-retrain-fetch-data", "artifacts": True}]
+    assert child["mlci-gate"]["image"] == "registry.example.com/mlci:1"  # light jobs reuse the decide job's image
+    # The child knows where the registry and the config are.
+    assert child["variables"]["MLFLOW_TRACKING_URI"]["value"] == mlflow_store.uri
+    assert child["variables"]["MLCI_CONFIG"]["value"] == str(project.root / "mlci.yml")
+
+
+def test_old_champion_retrains(project, mlflow_store, model_name, run_cli, clean_env):
+    mlflow_store.add_version(model_name, champion=True)
+    _config(project, mlflow_store, model_name)
+    clean_env.setenv("MLCI_DRIFT", "false")
+    later = (datetime.now(timezone.utc) + timedelta(days=45)).isoformat()
+
+    code, _, err = run_cli(*project.cli("retrain", "decide", "--now", later))
+
+    assert code == 0, err
+    decision, env, _, jobs = _outputs(project)
+    assert decision["retrain"] is True
+    assert "older than max-model-age 30d" in env["MLCI_RETRAIN_REASON"]
+    assert "mlci-train" in jobs
+
+
+def test_no_champion_at_all_retrains(project, mlflow_store, model_name, run_cli, clean_env):
+    _config(project, mlflow_store, model_name)  # the model was never registered
+    clean_env.setenv("MLCI_DRIFT", "false")
+
+    code, _, err = run_cli(*project.cli("retrain", "decide"))
+
+    assert code == 0, err
+    decision, env, _, _ = _outputs(project)
+    assert decision["retrain"] is True and decision["inputs"]["champion"] is None
+    assert "no champion" in env["MLCI_RETRAIN_REASON"]
+
+
+def test_a_newer_non_champion_version_does_not_count_as_the_champion(
+    project, mlflow_store, model_name, run_cli, clean_env
+):
+    mlflow_store.add_version(model_name, champion=False)
+    _config(project, mlflow_store, model_name)
+
+    code, _, err = run_cli(*project.cli("retrain", "decide", "--drift", "false"))
+
+    assert code == 0, err
+    assert _outputs(project)[0]["retrain"] is True
+
+
+def test_force_retrains(project, mlflow_store, model_name, run_cli, clean_env):
+    mlflow_store.add_version(model_name, champion=True)
+    _config(project, mlflow_store, model_name)
+    clean_env.setenv("MLCI_DRIFT", "false")
+    clean_env.setenv("MLCI_FORCE_RETRAIN", "true")
+
+    code, _, err = run_cli(*project.cli("retrain", "decide"))
+
+    assert code == 0, err
+    decision, env, _, _ = _outputs(project)
+    assert decision["retrain"] is True and decision["inputs"]["force"] is True
+    assert "MLCI_FORCE_RETRAIN=true" in env["MLCI_RETRAIN_REASON"]
+
+
+def test_max_model_age_from_the_environment_overrides_the_file(project, mlflow_store, model_name, run_cli, clean_env):
+    mlflow_store.add_version(model_name, champion=True)
+    _config(project, mlflow_store, model_name)
+    clean_env.setenv("MLCI_RETRAIN_MAX_MODEL_AGE", "1h")
+    later = (datetime.now(timezone.utc) + timedelta(hours=2)).isoformat()
+
+    code, _, err = run_cli(*project.cli("retrain", "decide", "--drift", "false", "--now", later))
+
+    assert code == 0, err
+    assert "older than max-model-age 1h" in _outputs(project)[0]["reason"]
+
+
+def test_unclear_drift_variable_is_a_usage_error(project, mlflow_store, model_name, run_cli, clean_env):
+    _config(project, mlflow_store, model_name)
+    clean_env.setenv("MLCI_DRIFT", "maybe")
+
+    code, _, err = run_cli(*project.cli("retrain", "decide"))
+
+    assert code == 2
+    assert "MLCI_DRIFT='maybe'" in err
+    assert not (project.out / "retrain-pipeline.yml").exists()
+
+
+def test_bad_max_model_age_points_at_the_line(project, mlflow_store, model_name, run_cli):
+    project.write_config(f"""
+        model:
+          name: {model_name}
+        retrain:
+          on-pass: register-only
+          max-model-age: 3 months
+    """)
+
+    code, _, err = run_cli(*project.cli("retrain", "decide"))
+
+    assert code == 2
+    assert f"{project.root / 'mlci.yml'}:5:18" in err
+    assert "write days" in err
+
+
+def test_bad_train_timeout_fails_before_any_network_call(project, model_name, run_cli):
+    project.write_config(f"""
+        model:
+          name: {model_name}
+        mlflow:
+          tracking-uri: http://127.0.0.1:9
+    """)
+
+    code, _, err = run_cli(*project.cli("retrain", "decide", "--train-timeout", "forever"))
+
+    assert code == 2
+    assert "--train-timeout" in err
+
+
+def test_train_command_as_argv_is_quoted_safely(project, mlflow_store, model_name, run_cli):
+    _config(project, mlflow_store, model_name)
+
+    code, _, err = run_cli(*project.cli("retrain", "decide", "--", "python", "train.py", "--name", "a b; rm -rf /"))
+
+    assert code == 0, err
+    child = _outputs(project)[2]
+    assert child["mlci-train"]["script"] == ["mlci train -- python train.py --name 'a b; rm -rf /'"]
+
+
+def test_tracking_uri_with_a_password_is_not_written_into_the_child(project, model_name, run_cli, monkeypatch):
+    # The registry lookup itself is not under test here.
+    from mlci.adapters import mlflow as adapter
+
+    monkeypatch.setattr(adapter.Registry, "get_marker", lambda self, model, marker: None)
+    project.write_config(f"""
+        model:
+          name: {model_name}
+        mlflow:
+          tracking-uri: https://bob:s3cret-pass@mlflow.example.com
+    """)
+
+    code, _, err = run_cli(*project.cli("retrain", "decide"))
+
+    assert code == 0, err
+    text = (project.out / "retrain-pipeline.yml").read_text()
+    assert "s3cret-pass" not in text
+    assert "holds credentials" in err
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_unreachable_tracking_server_exits_3_naming_the_url(project, model_name, run_cli, clean_env):
+    port = _closed_port()
+    clean_env.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    clean_env.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    project.write_config(f"""
+        model:
+          name: {model_name}
+        mlflow:
+          tracking-uri: http://127.0.0.1:{port}
+          registry-mode: alias
+    """)
+
+    code, _, err = run_cli(*project.cli("retrain", "decide"))
+
+    assert code == 3, err
+    assert f"127.0.0.1:{port}" in err
+    assert not (project.out / "retrain-pipeline.yml").exists(), "no child pipeline on a failed decision"
+
+
+@pytest.mark.parametrize("drift", ["true", "false"])
+def test_drift_notification_only_when_drift_was_detected(
+    project, mlflow_store, model_name, run_cli, clean_env, httpserver, drift
+):
+    mlflow_store.add_version(model_name, champion=True)
+    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+    _config(project, mlflow_store, model_name, notify=[{"url": httpserver.url_for("/hook"), "events": ["drift"]}])
+    clean_env.setenv("MLCI_DRIFT", drift)
+
+    code, _, err = run_cli(*project.cli("retrain", "decide"))
+
+    assert code == 0, err
+    posted = [json.loads(request.data) for request, _ in httpserver.log]
+    if drift == "true":
+        assert len(posted) == 1
+        assert posted[0]["event"] == "drift" and posted[0]["model"] == model_name and posted[0]["retrain"] is True
+    else:
+        assert posted == []
