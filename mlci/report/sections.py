@@ -1,0 +1,258 @@
+"""Summaries of the upstream jobs' JSON artifacts (pure: parsed JSON in, Section out).
+
+The gate, data check, drift and train jobs each write a `"version": 1` JSON
+artifact. The report reads them defensively: a field that is absent or of an
+unexpected shape leaves that detail out instead of failing the report, and
+nested result lists are found by their shape, not only by one exact key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from mlci.report.model import Section, Table
+
+PASSED, FAILED, WARNING, SKIPPED, INFO = "passed", "failed", "warning", "skipped", "info"
+
+_STATUS_WORDS = {
+    "passed": PASSED, "pass": PASSED, "ok": PASSED, "success": PASSED, "succeeded": PASSED, "green": PASSED,
+    "failed": FAILED, "fail": FAILED, "failure": FAILED, "error": FAILED, "blocked": FAILED, "red": FAILED,
+    "warning": WARNING, "warn": WARNING, "warned": WARNING,
+    "skipped": SKIPPED, "skip": SKIPPED, "not-applicable": SKIPPED, "n/a": SKIPPED,
+}
+_STATUS_KEYS = ("status", "verdict", "result", "outcome", "state")
+_NAME_KEYS = ("name", "rule", "id", "check", "metric", "column")
+_MESSAGE_KEYS = ("message", "reason", "detail", "details", "description")
+
+
+def normalize_status(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return PASSED if value else FAILED
+    if isinstance(value, str):
+        return _STATUS_WORDS.get(value.strip().lower())
+    return None
+
+
+def overall_status(doc: Mapping[str, Any]) -> str | None:
+    for key in (*_STATUS_KEYS, "gate", "passed", "ok"):
+        status = normalize_status(doc.get(key))
+        if status:
+            return status
+    return None
+
+
+def _first(d: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
+    for key in keys:
+        value = d.get(key)
+        if value not in (None, ""):
+            return value
+    return None
+
+
+def _walk_dicts(node: Any, trail: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], dict]]:
+    """Every dict inside lists of the document, with the names of the dicts around it."""
+    if isinstance(node, dict):
+        label = _first(node, ("path", "file", "name"))
+        for _key, value in node.items():
+            if isinstance(value, (dict, list)):
+                yield from _walk_dicts(value, (*trail, str(label)) if isinstance(label, str) else trail)
+    elif isinstance(node, list):
+        for item in node:
+            if isinstance(item, dict):
+                yield trail, item
+                yield from _walk_dicts(item, trail)
+
+
+def _results(doc: Any) -> list[tuple[tuple[str, ...], dict]]:
+    """Dicts that look like one rule/check result: a name and a status."""
+    found = []
+    for trail, item in _walk_dicts(doc):
+        status = _first(item, _STATUS_KEYS)
+        if status is None:
+            status = item.get("passed")
+        if _first(item, _NAME_KEYS) is not None and normalize_status(status):
+            found.append((trail, item))
+    return found
+
+
+def fmt_value(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(fmt_value(v) for v in value[:5]) + (" …" if len(value) > 5 else "")
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={fmt_value(v)}" for k, v in list(value.items())[:5])
+    return str(value)
+
+
+def _counts_headline(statuses: list[str], noun: str) -> str:
+    parts = [f"{statuses.count(s)} {s}" for s in (FAILED, WARNING, PASSED, SKIPPED) if statuses.count(s)]
+    return f"{len(statuses)} {noun}{'s' if len(statuses) != 1 else ''}: " + ", ".join(parts) if statuses else ""
+
+
+def _severity(item: Mapping[str, Any]) -> str:
+    value = item.get("severity") or item.get("level")
+    return str(value) if value else ""
+
+
+def _effective_status(item: Mapping[str, Any]) -> str:
+    status = normalize_status(_first(item, _STATUS_KEYS))
+    if status is None:
+        status = normalize_status(item.get("passed")) or INFO
+    # A failed rule of severity warn does not block: show it as a warning.
+    if status == FAILED and _severity(item).lower() in ("warn", "warning"):
+        return WARNING
+    return status
+
+
+def gate_section(doc: Mapping[str, Any] | None) -> Section | None:
+    if not isinstance(doc, Mapping):
+        return None
+    results = _results(doc)
+    statuses = [_effective_status(item) for _, item in results]
+    status = overall_status(doc) or (FAILED if FAILED in statuses else PASSED if statuses else INFO)
+    rows = []
+    for _, item in results:
+        value = _first(item, ("candidate", "actual", "value"))
+        limit = _first(item, ("threshold", "expected", "limit", "bound", "champion"))
+        rows.append((
+            str(_first(item, _NAME_KEYS)),
+            _effective_status(item),
+            _severity(item),
+            fmt_value(value) if value is not None else "—",
+            fmt_value(limit) if limit is not None else "—",
+            str(_first(item, _MESSAGE_KEYS) or ""),
+        ))
+    notes = []
+    cold = _first(doc, ("on_no_champion", "on-no-champion", "cold_start", "cold-start"))
+    if cold and not doc.get("champion"):
+        notes.append(f"No champion: cold-start policy {cold} applied.")
+    headline = _counts_headline(statuses, "rule") or "no rule results in gate.json"
+    table = Table(("Rule", "Result", "Severity", "Candidate", "Compared with", "Detail"), tuple(rows)) if rows else None
+    return Section("gate", "Gate", status, headline, table, tuple(notes))
+
+
+def data_check_section(doc: Mapping[str, Any] | None) -> Section | None:
+    if not isinstance(doc, Mapping):
+        return None
+    results = _results(doc)
+    statuses = [_effective_status(item) for _, item in results]
+    status = overall_status(doc) or (FAILED if FAILED in statuses else WARNING if WARNING in statuses else PASSED)
+    if status == PASSED and WARNING in statuses:
+        status = WARNING
+    rows = []
+    for trail, item in results:
+        item_status = _effective_status(item)
+        if item_status in (PASSED, SKIPPED):
+            continue  # the headline counts them; the table lists what needs attention
+        failing = _first(item, ("failing_rows", "failing-rows", "failed_rows", "failures", "count"))
+        fraction = _first(item, ("failing_fraction", "failing-fraction", "fraction"))
+        where = str(_first(item, ("file", "path")) or (trail[-1] if trail else ""))
+        examples = _first(item, ("examples", "sample", "samples"))
+        rows.append((
+            where,
+            str(_first(item, _NAME_KEYS)),
+            item_status,
+            fmt_value(failing) + (f" ({fraction:.2%})" if isinstance(fraction, (int, float)) else ""),
+            fmt_value(examples) if examples is not None else "",
+        ))
+    headline = _counts_headline(statuses, "rule") or "no rule results in data-check.json"
+    table = Table(("File", "Rule", "Result", "Failing rows", "Examples"), tuple(rows)) if rows else None
+    return Section("data-check", "Data check", status, headline, table)
+
+
+_DRIFT_FLAGS = ("drift", "drifted", "is_drift", "detected")
+_DRIFT_STATS = ("psi", "ks", "ks_statistic", "statistic", "p_value", "pvalue", "chi2", "threshold")
+
+
+def _drift_columns(doc: Mapping[str, Any]) -> list[dict]:
+    columns = doc.get("columns")
+    if isinstance(columns, dict):  # {"age": {...}, ...}
+        return [{"column": name, **v} for name, v in columns.items() if isinstance(v, dict)]
+    found = []
+    for _, item in _walk_dicts(doc):
+        if _first(item, ("column", "name", "feature")) is not None and any(k in item for k in (*_DRIFT_FLAGS, "psi")):
+            found.append(item)
+    return found
+
+
+def drift_section(doc: Mapping[str, Any] | None) -> Section | None:
+    if not isinstance(doc, Mapping):
+        return None
+    columns = _drift_columns(doc)
+    drifted = [c for c in columns if _is_drifted(c)]
+    overall = _first(doc, ("drift", "drifted", "detected"))
+    if isinstance(overall, bool):
+        any_drift = overall
+    else:
+        any_drift = bool(drifted)
+    rows = []
+    for col in sorted(columns, key=lambda c: (not _is_drifted(c), str(_first(c, ("column", "name", "feature"))))):
+        stats = ", ".join(f"{k}={fmt_value(col[k])}" for k in _DRIFT_STATS if k in col and col[k] is not None)
+        method = _first(col, ("method", "test", "kind"))
+        rows.append((
+            str(_first(col, ("column", "name", "feature"))),
+            str(method or ""),
+            stats,
+            "drift" if _is_drifted(col) else "stable",
+        ))
+    if columns:
+        headline = f"{len(drifted)} of {len(columns)} columns drifted"
+    else:
+        headline = "drift detected" if any_drift else "no drift detected"
+    table = Table(("Column", "Method", "Statistics", "Result"), tuple(rows)) if rows else None
+    return Section("drift", "Drift", WARNING if any_drift else PASSED, headline, table)
+
+
+def _is_drifted(col: Mapping[str, Any]) -> bool:
+    flag = _first(col, _DRIFT_FLAGS)
+    if isinstance(flag, bool):
+        return flag
+    return normalize_status(_first(col, _STATUS_KEYS)) in (FAILED, WARNING)
+
+
+# Keys of train.json that are identifiers, shown in the header instead.
+_TRAIN_SKIP = {"version", "run_id", "model_uri", "experiment_id", "command", "env", "tags", "params"}
+
+
+def _flatten(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            yield from _flatten(value, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(node, list) and node and all(isinstance(v, Mapping) for v in node):
+        for index, value in enumerate(node):
+            yield from _flatten(value, f"{prefix}[{index}]")
+    else:
+        yield prefix, node
+
+
+def telemetry_section(doc: Mapping[str, Any] | None) -> Section | None:
+    if not isinstance(doc, Mapping):
+        return None
+    source = doc.get("telemetry") if isinstance(doc.get("telemetry"), Mapping) else doc
+    base = {} if source is doc else {k: v for k, v in doc.items() if not isinstance(v, (dict, list))}
+    rows = []
+    for key, value in [*_flatten(base), *_flatten(source)]:
+        if key.split(".")[0] in _TRAIN_SKIP or key == "":
+            continue
+        rows.append((key, fmt_value(value)))
+    if not rows:
+        return None
+    headline_parts = []
+    duration = _first(doc, ("duration_s", "duration_seconds", "duration", "wall_time_s"))
+    if isinstance(duration, (int, float)):
+        headline_parts.append(f"{duration:.0f} s")
+    if doc.get("cache_hit") is True or doc.get("cache-hit") is True:
+        headline_parts.append("cache hit: training skipped, run re-used")
+    gpu = _first(source, ("gpu_name", "gpu"))
+    if isinstance(gpu, str):
+        headline_parts.append(gpu)
+    elif isinstance(gpu, Mapping) and isinstance(gpu.get("name"), str):
+        headline_parts.append(gpu["name"])
+    headline = ", ".join(headline_parts) or f"{len(rows)} values"
+    return Section("telemetry", "Training", INFO, headline, Table(("Measure", "Value"), tuple(rows)))
