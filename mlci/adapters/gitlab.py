@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -102,7 +102,6 @@ class _Attempts:
     method: str = ""
     url: str = ""
     retries: int = 0
-    log: list[tuple[str, str, int]] = field(default_factory=list)
 
 
 def _retry_wait(headers: Mapping[str, str], fallback: float) -> float:
@@ -136,7 +135,6 @@ def _make_session(*, max_retries: int, backoff: float, sleep: Callable[[float], 
                     attempt += 1
                     attempts.retries += 1
                     continue
-                attempts.log.append((attempts.method, attempts.url, response.status_code))
                 if response.status_code in TRANSIENT_STATUSES and attempt < max_retries:
                     wait = _retry_wait(response.headers, backoff * 2**attempt)
                     response.close()
@@ -408,6 +406,8 @@ class GitLabClient:
         All pages of notes are searched (oldest first, so the search stops early);
         system notes are skipped. Re-running with the same body changes nothing.
         """
+        if not str(mr_iid).strip().isdigit():
+            raise ConfigError(f"merge request iid must be a number, got {mr_iid!r}")
         marker = note_marker(key)
         full_body = body if marker in body else f"{marker}\n{body}"
         action_name = f"merge request !{mr_iid} note"
@@ -419,12 +419,23 @@ class GitLabClient:
                     existing = note
                     break
             if existing is None:
+                retries_before = self._attempts.retries
                 created = mr.notes.create({"body": full_body})
+                if self._attempts.retries > retries_before:
+                    self._drop_duplicate_notes(mr, marker, keep=created.id)
                 return NoteResult(int(created.id), "created", f"{mr.web_url}#note_{created.id}")
             if existing.body == full_body:
                 return NoteResult(int(existing.id), "unchanged", f"{mr.web_url}#note_{existing.id}")
             mr.notes.update(existing.id, {"body": full_body})
             return NoteResult(int(existing.id), "updated", f"{mr.web_url}#note_{existing.id}")
+
+    @staticmethod
+    def _drop_duplicate_notes(mr, marker: str, *, keep: int) -> None:
+        """A retried POST whose first attempt did land leaves two notes; keep one."""
+        for note in mr.notes.list(iterator=True, per_page=PAGE_SIZE, sort="asc", order_by="created_at"):
+            attrs = note.attributes
+            if note.id != keep and not attrs.get("system") and marker in (attrs.get("body") or ""):
+                mr.notes.delete(note.id)
 
     # ------------------------------------------------------------ branches and merge requests
     def create_branch(self, branch: str, ref: str) -> None:
@@ -451,6 +462,8 @@ class GitLabClient:
         self, *, source_branch: str, target_branch: str, title: str, description: str, key: str
     ) -> MergeRequestResult:
         """One open merge request per key: open it once, then keep its title and description current."""
+        import gitlab
+
         marker = merge_request_marker(key)
         full_description = description if marker in description else f"{description.rstrip()}\n\n{marker}\n"
         with self._api(f"merge request {source_branch} -> {target_branch}", hints={
@@ -458,19 +471,33 @@ class GitLabClient:
                  "let mlci use another branch",
         }):
             mergerequests = self._project_api().mergerequests
-            for mr in mergerequests.list(state="opened", iterator=True, per_page=PAGE_SIZE):
-                if marker in (mr.attributes.get("description") or ""):
-                    if mr.title == title and mr.description == full_description:
-                        return MergeRequestResult(int(mr.iid), "unchanged", mr.web_url)
-                    mergerequests.update(mr.iid, {"title": title, "description": full_description})
-                    return MergeRequestResult(int(mr.iid), "updated", mr.web_url)
-            created = mergerequests.create({
-                "source_branch": source_branch,
-                "target_branch": target_branch,
-                "title": title,
-                "description": full_description,
-                "remove_source_branch": True,
-            })
+
+            def find():
+                for mr in mergerequests.list(state="opened", iterator=True, per_page=PAGE_SIZE):
+                    if marker in (mr.attributes.get("description") or ""):
+                        return mr
+                return None
+
+            mr = find()
+            if mr is not None:
+                if mr.title == title and mr.description == full_description:
+                    return MergeRequestResult(int(mr.iid), "unchanged", mr.web_url)
+                mergerequests.update(mr.iid, {"title": title, "description": full_description})
+                return MergeRequestResult(int(mr.iid), "updated", mr.web_url)
+            try:
+                created = mergerequests.create({
+                    "source_branch": source_branch,
+                    "target_branch": target_branch,
+                    "title": title,
+                    "description": full_description,
+                    "remove_source_branch": True,
+                })
+            except gitlab.exceptions.GitlabCreateError as exc:
+                # A retried POST whose first attempt landed answers 409; that MR is ours.
+                mr = find() if exc.response_code == 409 else None
+                if mr is None:
+                    raise
+                return MergeRequestResult(int(mr.iid), "created", mr.web_url)
             return MergeRequestResult(int(created.iid), "created", created.web_url)
 
     # ------------------------------------------------------------ pipelines

@@ -25,6 +25,7 @@ standalone: python -m tests.fakes.gitlab_server --host 127.0.0.1 --port N [--sta
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import datetime as dt
 import itertools
@@ -72,6 +73,7 @@ class Fault:
     method: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
+    after: bool = False  # serve the request first, then answer with the fault (a proxy timing out late)
 
 
 @dataclass
@@ -298,10 +300,13 @@ class FakeGitLab:
     def fail_next(
         self, pattern: str, status: int, *, times: int = 1, method: str | None = None,
         retry_after: int | None = None, body: Any = None, headers: dict[str, str] | None = None,
+        after: bool = False,
     ) -> None:
         """Answer the next `times` requests whose API path matches the regex `pattern` with `status`.
 
         For example fail_next("/notes", 429, retry_after=0) makes the next notes request rate-limited.
+        With after=True the request is carried out first and only the answer is lost, like a 502
+        from a proxy whose upstream finished the work.
         """
         hdrs = dict(headers or {})
         if retry_after is not None:
@@ -312,6 +317,7 @@ class FakeGitLab:
             self._faults.append(Fault(
                 pattern=re.compile(pattern), status=status, times=times, method=method.upper() if method else None,
                 headers=hdrs, body=body if body is not None else default_bodies.get(status, {"message": str(status)}),
+                after=after,
             ))
 
     # ----------------------------------------------------------- inspection
@@ -419,6 +425,9 @@ class FakeGitLab:
                 fault.times -= 1
                 if fault.times <= 0:
                     self._faults.remove(fault)
+                if fault.after:
+                    with contextlib.suppress(ApiError):  # the work happens; only the answer is lost
+                        self._dispatch(request, api_path, record)
                 return self._json(fault.body, fault.status, fault.headers)
         try:
             return self._dispatch(request, api_path, record)
@@ -772,7 +781,8 @@ class FakeGitLab:
                     raise ApiError(400, {"error": "branch is missing" if not name else "ref is missing"})
                 if name in self.branches:
                     raise ApiError(400, {"message": "Branch already exists"})
-                if ref not in self.branches:
+                # A branch name or a commit SHA (jobs branch off CI_COMMIT_SHA).
+                if ref not in self.branches and not re.fullmatch(r"[0-9a-f]{7,40}", ref):
                     raise ApiError(400, {"message": "Invalid reference name: " + ref})
                 return self._json(self.add_branch(name), 201)
             raise ApiError(405, {"error": "405 Method Not Allowed"})

@@ -106,3 +106,17 @@ def test_ci_lint_returns_validity_errors_and_merged_yaml(client):
     bad = client.ci_lint("train:\n  image: python\n")
     assert good["valid"] is True and "mlci train" in good["merged_yaml"] and good["errors"] == []
     assert bad["valid"] is False and "jobs:train" in bad["errors"][0]
+
+
+def test_create_branch_from_a_commit_sha(fake_gitlab, client):
+    client.create_branch("mlci/retrain-churn", "0123456789abcdef0123456789abcdef01234567")
+    assert "mlci/retrain-churn" in fake_gitlab.branches
+
+
+def test_a_lost_answer_to_the_mr_post_still_yields_one_mr(fake_gitlab, client):
+    client.create_branch("mlci/retrain-churn", "main")
+    fake_gitlab.fail_next(r"/merge_requests$", 502, method="POST", after=True)
+    result = client.upsert_merge_request(source_branch="mlci/retrain-churn", target_branch="main",
+                                         title="v3", description="r", key="churn")
+    assert result.action == "created"
+    assert [mr["iid"] for mr in open_mrs(fake_gitlab)] == [result.iid]

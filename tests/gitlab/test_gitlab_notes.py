@@ -85,3 +85,20 @@ def test_self_managed_gitlab_under_a_sub_path(fake_gitlab_factory, make_client):
 def test_marker_keys_that_would_break_the_hidden_comment_are_refused(key):
     with pytest.raises(ConfigError):
         note_marker(key)
+
+
+def test_a_lost_answer_to_the_first_post_does_not_leave_two_notes(fake_gitlab, client):
+    mr = fake_gitlab.add_merge_request()
+    fake_gitlab.fail_next(r"/notes$", 502, method="POST", after=True)  # created, but the proxy answered 502
+
+    result = client.upsert_mr_note(mr["iid"], "churn", "report")
+
+    assert result.action == "created"
+    assert [n["id"] for n in mlci_notes(fake_gitlab, mr["iid"])] == [result.note_id]
+    assert len(fake_gitlab.requests_to("POST", r"/notes$")) == 2
+
+
+def test_non_numeric_iid_is_refused_before_any_request(fake_gitlab, client):
+    with pytest.raises(ConfigError):
+        client.upsert_mr_note("!12", "churn", "x")
+    assert fake_gitlab.requests == []
