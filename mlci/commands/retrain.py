@@ -33,7 +33,8 @@ def configure(parser) -> None:
     decide.add_argument("--light-tags", action="append", default=[], metavar="TAGS",
                         help="runner tags of the gate/conclude jobs")
     decide.add_argument("--setup-command", action="append", default=[], metavar="CMD",
-                        help="before_script line for every child job (repeatable), e.g. 'pip install mlci'")
+                        help="before_script line for every child job (repeatable), e.g. 'pip install mlci' "
+                        "(default: $MLCI_SETUP_COMMAND)")
     decide.add_argument("--data-job", default=DEFAULT_DATA_JOB, metavar="JOB",
                         help=f"parent job whose artifacts the training job downloads (default {DEFAULT_DATA_JOB}; "
                         "'' for none)")

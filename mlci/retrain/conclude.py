@@ -135,6 +135,26 @@ def branch_name(prefix: str, model: str) -> str:
     return f"{prefix}{slug}" if prefix.endswith("/") or not prefix else f"{prefix}/{slug}"
 
 
+_MD_IMAGE = re.compile(r"(!\[[^\]]*\]\()([^)\s]+)(\))")
+
+
+def local_images(markdown: str) -> list[str]:
+    """Relative image paths in a markdown text (e.g. report-plots/roc.png), in order, each once."""
+    found: list[str] = []
+    for match in _MD_IMAGE.finditer(markdown):
+        target = match.group(2)
+        if "://" in target or target.startswith(("/", "#", "data:")) or ".." in target.split("/"):
+            continue
+        if target not in found:
+            found.append(target)
+    return found
+
+
+def replace_images(markdown: str, urls: Mapping[str, str]) -> str:
+    """Point relative images at their uploaded copies; anything not in `urls` stays as it was."""
+    return _MD_IMAGE.sub(lambda m: f"{m.group(1)}{urls.get(m.group(2), m.group(2))}{m.group(3)}", markdown)
+
+
 def merge_request_title(model: str, version: str) -> str:
     return f"Retrained model {model} v{version}"
 

@@ -21,10 +21,12 @@ from mlci.retrain.conclude import (
     conclude_blocked,
     conclude_passed,
     conclude_skipped,
+    local_images,
     merge_request_description,
     merge_request_title,
     notification_text,
     read_gate_verdict,
+    replace_images,
     split_reasons,
 )
 from mlci.retrain.decision import decide, format_duration, gitlab_timeout, parse_duration, parse_flag
@@ -112,6 +114,8 @@ def _child_spec(args, ctx, config, ci, settings: RetrainSettings):
             ctx.warn(f"{variable} holds credentials, so it is not written into the child pipeline; "
                      "define it as a CI/CD variable so the child jobs inherit it")
     light_image = args.light_image if args.light_image is not None else ctx.env.get("CI_JOB_IMAGE", "")
+    # The templates put their install step in MLCI_SETUP_COMMAND so child jobs can repeat it.
+    setup = args.setup_command or [ctx.env.get("MLCI_SETUP_COMMAND", "")]
     return ChildPipelineSpec(
         image=args.image,
         train_tags=_tags(args.train_tags),
@@ -119,7 +123,7 @@ def _child_spec(args, ctx, config, ci, settings: RetrainSettings):
         train_command=train_command,
         light_image=light_image,
         light_tags=_tags(args.light_tags),
-        setup_script=tuple(c for c in args.setup_command if c.strip()),
+        setup_script=tuple(c for c in setup if c.strip()),
         out_dir=str(ctx.out_dir).rstrip("/") or "mlci-out",
         variables=variables,
         parent_pipeline_id=ci.pipeline_id,
@@ -216,6 +220,19 @@ def _target_branch(config, settings: RetrainSettings, ci) -> str:
     return target
 
 
+def _with_uploaded_images(ctx, client, description: str) -> str:
+    """report.md links its plots relative to the out dir; an MR description needs them on the instance."""
+    out_dir = ctx.out_dir.resolve()
+    urls = {}
+    for relative in local_images(description):
+        path = (out_dir / relative).resolve()
+        if path.is_file() and path.is_relative_to(out_dir):
+            urls[relative] = client.upload(path).url
+        else:
+            ctx.warn(f"the report links {relative}, which is not in {ctx.out_dir}; the image will not show")
+    return replace_images(description, urls)
+
+
 def _open_merge_request(ctx, config, settings: RetrainSettings, ci, verdict, reasons):
     def open_mr(model: str, version: str) -> dict[str, Any]:
         from mlci.adapters.gitlab import GitLabClient
@@ -228,6 +245,7 @@ def _open_merge_request(ctx, config, settings: RetrainSettings, ci, verdict, rea
             report_md=report_md, gate_md=_read_text(ctx.out_path("gate.md")), ci=ci,
         )
         client = GitLabClient.from_config(config, ctx.env)
+        description = _with_uploaded_images(ctx, client, description)
         client.create_branch(branch, ci.commit_sha or target)
         result = client.upsert_merge_request(
             source_branch=branch, target_branch=target,
@@ -246,7 +264,7 @@ def _promote(ctx, config):
     def promote(model: str, version: str) -> dict[str, Any]:
         from mlci.retrain.promotion import promote_to_first_environment
 
-        return promote_to_first_environment(config, model=model, version=version, out_dir=ctx.out_dir, env=ctx.env)
+        return promote_to_first_environment(ctx, config, version=version)
 
     return promote
 

@@ -154,7 +154,11 @@ def test_merge_request_is_opened_once_and_updated_once(
     # Second run, a newer version and now the report job's report.md: the same MR is updated.
     second = mlflow_store.add_version(model_name)
     _gate_env(clean_env, model_name, second)
-    (project.out / "report.md").write_text("## Model report\n\naccuracy 0.93 (+0.02)\n")
+    (project.out / "report.md").write_text(
+        "## Model report\n\naccuracy 0.93 (+0.02)\n\n![ROC curve](report-plots/roc.png)\n"
+    )
+    (project.out / "report-plots").mkdir()
+    (project.out / "report-plots" / "roc.png").write_bytes(b"\x89PNG\r\n\x1a\n fake png")
     code, out, err = run_cli(*project.cli("retrain", "conclude"))
     assert code == 0, err
     assert _summary(project)["action"]["merge_request"]["action"] == "updated"
@@ -165,6 +169,10 @@ def test_merge_request_is_opened_once_and_updated_once(
     assert mr["title"] == f"Retrained model {model_name} v{second}"
     assert mr["source_branch"] == f"mlci/retrain/{model_name}" and mr["target_branch"] == "main"
     assert "accuracy 0.93 (+0.02)" in mr["description"]
+    # The report's plot is uploaded to the instance and linked absolutely, not left as a relative path.
+    [upload] = fake_gitlab.state()["uploads"]
+    assert "report-plots/roc.png" not in mr["description"]
+    assert f"![ROC curve]({fake_gitlab.url}/" in mr["description"] and upload["secret"] in mr["description"]
     assert len(fake_gitlab.requests_to("POST", r"/merge_requests$")) == 1
     assert len(fake_gitlab.requests_to("PUT", r"/merge_requests/\d+$")) == 1
     assert len(fake_gitlab.requests_to("POST", r"/repository/branches$")) == 1
@@ -236,3 +244,78 @@ def test_branch_names_are_git_safe(model, branch):
     from mlci.retrain.conclude import branch_name
 
     assert branch_name("mlci/retrain/", model) == branch
+
+
+def _promote_config(project, store, model: str, command: str) -> None:
+    project.write_data({
+        "model": {"name": model},
+        "mlflow": {"tracking-uri": store.uri},
+        "deploy": {"environments": [
+            {"name": "staging", "target": "command", "command": command},
+            {"name": "production", "target": "command", "command": "exit 99"},
+        ]},
+        "retrain": {"on-pass": "promote-staging"},
+    })
+
+
+def test_promote_staging_deploys_the_first_environment_only(
+    project, mlflow_store, model_name, run_cli, clean_env
+):
+    deployed = project.root / "deployed.txt"
+    _promote_config(project, mlflow_store, model_name, f'echo "$MLCI_MODEL_URI" > {deployed}')
+    old = mlflow_store.add_version(model_name, champion=True)
+    version = mlflow_store.add_version(model_name)
+    _gate_env(clean_env, model_name, version)
+
+    code, out, err = run_cli(*project.cli("retrain", "conclude"))
+
+    assert code == 0, err
+    assert deployed.read_text().strip() == f"models:/{model_name}/{version}"
+    aliases = mlflow_store.aliases(model_name)
+    assert aliases["staging"] == version
+    assert aliases["champion"] == old and "production" not in aliases, "production stays manual"
+    summary = _summary(project)
+    assert summary["outcome"] == "promoted" and summary["action"]["environment"] == "staging"
+    assert (project.out / "deploy-staging.json").exists()
+    assert f"promoted {model_name} v{version} to staging" in out
+
+
+def test_promote_staging_refuses_a_version_the_gate_did_not_validate(
+    project, mlflow_store, model_name, run_cli, clean_env
+):
+    deployed = project.root / "deployed.txt"
+    _promote_config(project, mlflow_store, model_name, f"touch {deployed}")
+    version = mlflow_store.add_version(model_name, validated=False)
+    _gate_env(clean_env, model_name, version)
+
+    code, _, err = run_cli(*project.cli("retrain", "conclude"))
+
+    assert code == 1
+    assert "not validated" in err
+    assert not deployed.exists() and "staging" not in mlflow_store.aliases(model_name)
+    assert _summary(project)["outcome"] == "error"
+
+
+def test_promote_staging_with_a_failing_deploy_moves_nothing(project, mlflow_store, model_name, run_cli, clean_env):
+    _promote_config(project, mlflow_store, model_name, "echo cannot reach cluster >&2; exit 4")
+    version = mlflow_store.add_version(model_name)
+    _gate_env(clean_env, model_name, version)
+
+    code, _, err = run_cli(*project.cli("retrain", "conclude"))
+
+    assert code == 1
+    assert "exited with code 4" in err
+    assert "staging" not in mlflow_store.aliases(model_name)
+    summary = _summary(project)
+    assert summary["outcome"] == "error" and "promote-staging failed" in summary["message"]
+
+
+def test_only_local_report_images_are_rewritten():
+    from mlci.retrain.conclude import local_images, replace_images
+
+    text = ("![roc](report-plots/roc.png) ![ext](https://cdn.example.com/a.png) ![up](../../etc/passwd) "
+            "![abs](/etc/hosts) ![roc again](report-plots/roc.png)")
+    assert local_images(text) == ["report-plots/roc.png"]
+    rewritten = replace_images(text, {"report-plots/roc.png": "https://gitlab.example.com/uploads/x/roc.png"})
+    assert rewritten.count("https://gitlab.example.com/uploads/x/roc.png") == 2
+    assert "](../../etc/passwd)" in rewritten and "](https://cdn.example.com/a.png)" in rewritten

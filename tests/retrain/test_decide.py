@@ -53,6 +53,7 @@ def test_drift_retrains_with_a_gpu_training_job(project, mlflow_store, model_nam
     clean_env.setenv("MLCI_DRIFT", "true")
     clean_env.setenv("CI_PIPELINE_ID", "777")
     clean_env.setenv("CI_JOB_IMAGE", "registry.example.com/mlci:1")
+    clean_env.setenv("MLCI_SETUP_COMMAND", 'python -m pip install --quiet "mlci==1.0"')
 
     code, _out, err = run_cli(*project.cli(
         "retrain", "decide", "--image", "trainer:cuda", "--train-tags", "gpu,a100", "--train-timeout", "3h",
@@ -68,6 +69,8 @@ def test_drift_retrains_with_a_gpu_training_job(project, mlflow_store, model_nam
     assert (train["image"], train["tags"], train["timeout"]) == ("trainer:cuda", ["gpu", "a100"], "3h")
     assert train["needs"] == [{"pipeline": "777", "job": "mlci-retrain-fetch-data", "artifacts": True}]
     assert child["mlci-gate"]["image"] == "registry.example.com/mlci:1"  # light jobs reuse the decide job's image
+    for job in jobs:  # every child job repeats the parent's install step
+        assert child[job]["before_script"] == ['python -m pip install --quiet "mlci==1.0"']
     # The child knows where the registry and the config are.
     assert child["variables"]["MLFLOW_TRACKING_URI"]["value"] == mlflow_store.uri
     assert child["variables"]["MLCI_CONFIG"]["value"] == str(project.root / "mlci.yml")
