@@ -1,0 +1,342 @@
+"""Data contracts: the `contract` shape of mlci.yml's data section, parsed into rules.
+
+The JSON Schema (mlci/config/schemas/data.schema.json) catches structural
+mistakes. This module catches what a schema cannot: unknown type names, bad
+regular expressions, SQL that polars cannot parse, min > max. Every problem
+carries the file:line:col of the offending value, and all of them are
+reported at once.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlci.errors import ConfigError, ConfigErrors
+
+Locator = Callable[[tuple], str]
+
+SEVERITIES = ("error", "warn")
+
+# Exact type names -> polars dtype class name; families match several.
+EXACT_DTYPES = {
+    "int8": "Int8", "int16": "Int16", "int32": "Int32", "int64": "Int64",
+    "uint8": "UInt8", "uint16": "UInt16", "uint32": "UInt32", "uint64": "UInt64",
+    "float32": "Float32", "float64": "Float64",
+    "string": "String", "str": "String", "utf8": "String",
+    "boolean": "Boolean", "bool": "Boolean",
+    "date": "Date", "datetime": "Datetime", "timestamp": "Datetime",
+    "time": "Time", "duration": "Duration",
+    "categorical": "Categorical",
+}
+INTEGER_NAMES = ("Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64")
+FLOAT_NAMES = ("Float32", "Float64")
+DTYPE_FAMILIES = {
+    "integer": INTEGER_NAMES,
+    "int": INTEGER_NAMES,
+    "float": FLOAT_NAMES,
+    "numeric": INTEGER_NAMES + FLOAT_NAMES,
+    "number": INTEGER_NAMES + FLOAT_NAMES,
+}
+KNOWN_DTYPES = sorted({*EXACT_DTYPES, *DTYPE_FAMILIES})
+
+_DURATION_PART = re.compile(r"(\d+)\s*([smhdw])")
+_DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def dtype_accepts(declared: str, actual_class_name: str) -> bool:
+    """Does a polars dtype (by class name, e.g. 'Int64') satisfy the contract's type name?"""
+    declared = declared.lower()
+    if declared in DTYPE_FAMILIES:
+        return actual_class_name in DTYPE_FAMILIES[declared]
+    wanted = EXACT_DTYPES[declared]
+    if wanted == "Categorical":
+        return actual_class_name in ("Categorical", "Enum")
+    return actual_class_name == wanted
+
+
+def parse_duration(text: str) -> int:
+    """'1d12h' -> seconds. The schema's pattern has already vetted the shape."""
+    parts = _DURATION_PART.findall(text)
+    if not parts or _DURATION_PART.sub("", text).strip():
+        raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 15m, 12h, 7d, 2w)")
+    return sum(int(n) * _DURATION_SECONDS[unit] for n, unit in parts)
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(seconds)
+    out = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size or (unit == "s" and not out):
+            out.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(out[:2])
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One check. `kind` selects the evaluation; `params` holds its values."""
+
+    kind: str
+    name: str
+    severity: str
+    column: str | None = None
+    columns: tuple[str, ...] = ()
+    params: dict[str, Any] = field(default_factory=dict)
+    where: str = ""
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str
+    required: bool = True
+    dtype: str | None = None
+    format: str | None = None
+
+
+@dataclass(frozen=True)
+class Contract:
+    origin: str  # file (or mlci.yml source) it came from, for messages
+    columns: dict[str, ColumnSpec]
+    rules: tuple[Rule, ...]
+
+    def rules_for(self, column: str) -> list[Rule]:
+        return [r for r in self.rules if r.column == column]
+
+
+def contract_schema() -> dict:
+    """The JSON Schema of a stand-alone contract file (the inline contract's object form)."""
+    from mlci.config import section_schema
+
+    node = copy.deepcopy(section_schema("data")["properties"]["sources"]["additionalProperties"])
+    schema = node["properties"]["contract"]
+    schema["type"] = "object"
+    schema.pop("minLength", None)
+    return schema
+
+
+def load_contract_file(path: str | Path) -> Contract:
+    """Read, schema-check and parse a contract YAML file; errors carry file:line:col."""
+    from mlci.config import load_located_file, validate_document
+
+    doc = load_located_file(path)
+    if doc.data is None:
+        raise ConfigError("the contract file is empty", location=f"{path}:1:1",
+                          hint="a contract needs at least `columns:`")
+    problems = validate_document(doc, schema=contract_schema())
+    if problems:
+        raise ConfigErrors(problems)
+    return parse_contract(doc.data, doc.where, origin=str(path))
+
+
+def _split(raw: Any) -> tuple[Any, dict]:
+    """A rule's short form (the value) or long form ({value, severity, ...})."""
+    if isinstance(raw, dict):
+        extra = {k: v for k, v in raw.items() if k != "value"}
+        return raw.get("value"), extra
+    return raw, {}
+
+
+def _preview(values: list) -> str:
+    shown = ", ".join(str(v) for v in values[:5])
+    return f"{shown}, ... ({len(values)} values)" if len(values) > 5 else shown
+
+
+def _check_regex(pattern: str) -> str | None:
+    import polars as pl
+
+    try:
+        pl.select(pl.lit("").str.contains(pattern))
+    except pl.exceptions.PolarsError as exc:
+        return str(exc).strip().splitlines()[-1] if str(exc).strip() else "invalid regular expression"
+    return None
+
+
+def _check_sql(sql: str) -> str | None:
+    import polars as pl
+
+    try:
+        pl.sql_expr(sql)
+    except pl.exceptions.PolarsError as exc:
+        return str(exc).strip().splitlines()[0]
+    return None
+
+
+def _bounds_problem(low: Any, high: Any) -> str | None:
+    if low is not None and high is not None and low > high:
+        return f"min ({_number(low)}) is greater than max ({_number(high)})"
+    return None
+
+
+def _range_text(low: Any, high: Any) -> str:
+    if low is not None and high is not None:
+        return f"in [{_number(low)}, {_number(high)}]"
+    if low is not None:
+        return f">= {_number(low)}"
+    return f"<= {_number(high)}"
+
+
+def parse_contract(data: dict, where: Locator, *, origin: str) -> Contract:
+    """Turn a schema-valid contract mapping into rules, or raise every semantic problem at once.
+
+    `where(path)` maps a path inside `data` to 'file:line:col'.
+    """
+    problems: list[ConfigError] = []
+    rules: list[Rule] = []
+    columns: dict[str, ColumnSpec] = {}
+    default_severity = data.get("severity", "error")
+
+    def problem(path: tuple, message: str, hint: str | None = None) -> None:
+        problems.append(ConfigError(message, location=where(path), hint=hint))
+
+    def add(kind: str, name: str, severity: str, path: tuple, **kwargs) -> None:
+        rules.append(Rule(kind=kind, name=name, severity=severity, where=where(path), **kwargs))
+
+    for col, spec in (data.get("columns") or {}).items():
+        base = ("columns", col)
+        spec = spec or {}
+        col_severity = spec.get("severity", default_severity)
+
+        def sev(extra: dict, col_severity=col_severity) -> str:
+            return extra.get("severity", col_severity)
+
+        required, extra = _split(spec.get("required", True))
+        dtype = None
+        if "dtype" in spec:
+            dtype, dtype_extra = _split(spec["dtype"])
+            if dtype.lower() not in EXACT_DTYPES and dtype.lower() not in DTYPE_FAMILIES:
+                import difflib
+
+                close = difflib.get_close_matches(dtype.lower(), KNOWN_DTYPES, n=1)
+                problem((*base, "dtype"), f"unknown column type {dtype!r}"
+                        + (f"; did you mean '{close[0]}'?" if close else ""),
+                        hint="known types: " + ", ".join(KNOWN_DTYPES))
+                dtype = None
+        columns[col] = ColumnSpec(name=str(col), required=bool(required), dtype=dtype.lower() if dtype else None,
+                                  format=spec.get("format"))
+        if required:
+            add("present", f"{col}: present", sev(extra), (*base, "required"), column=col)
+        if dtype:
+            add("dtype", f"{col}: dtype {dtype.lower()}", sev(dtype_extra), (*base, "dtype"), column=col,
+                params={"dtype": dtype.lower(), "format": spec.get("format")})
+
+        if "not-null" in spec:
+            value, extra = _split(spec["not-null"])
+            if value:
+                add("not-null", f"{col}: not null", sev(extra), (*base, "not-null"), column=col)
+        if "max-null-fraction" in spec:
+            value, extra = _split(spec["max-null-fraction"])
+            add("null-fraction", f"{col}: null fraction <= {_number(value)}", sev(extra),
+                (*base, "max-null-fraction"), column=col, params={"max": float(value)})
+        if "unique" in spec:
+            value, extra = _split(spec["unique"])
+            if value:
+                add("unique", f"{col}: unique", sev(extra), (*base, "unique"), column=col, columns=(col,))
+        bound = {}
+        for key, op, strict_op in (("min", ">=", ">"), ("max", "<=", "<")):
+            if key in spec:
+                value, extra = _split(spec[key])
+                exclusive = bool(extra.get("exclusive", False))
+                bound[key] = value
+                add(key, f"{col}: {key} {strict_op if exclusive else op} {_number(value)}", sev(extra),
+                    (*base, key), column=col, params={"value": value, "exclusive": exclusive})
+        if "min" in bound and "max" in bound:
+            message = _bounds_problem(bound["min"], bound["max"])
+            if message:
+                problem((*base, "min"), message)
+        if "allowed" in spec:
+            value, extra = _split(spec["allowed"])
+            add("allowed", f"{col}: in [{_preview(value)}]", sev(extra), (*base, "allowed"), column=col,
+                params={"values": list(value)})
+        if "regex" in spec:
+            value, extra = _split(spec["regex"])
+            error = _check_regex(value)
+            if error:
+                problem((*base, "regex"), f"invalid regular expression {value!r}: {error}")
+            else:
+                add("regex", f"{col}: matches {value}", sev(extra), (*base, "regex"), column=col,
+                    params={"pattern": value})
+        if "length" in spec:
+            low, high = spec["length"].get("min"), spec["length"].get("max")
+            message = _bounds_problem(low, high)
+            if message:
+                problem((*base, "length"), message)
+            elif low is not None or high is not None:
+                add("length", f"{col}: length {_range_text(low, high)}", sev(spec["length"]), (*base, "length"),
+                    column=col, params={"min": low, "max": high})
+        if "max-age" in spec:
+            value, extra = _split(spec["max-age"])
+            try:
+                seconds = parse_duration(value)
+            except ValueError as exc:
+                problem((*base, "max-age"), str(exc))
+            else:
+                add("max-age", f"{col}: newest value within {value.strip()}", sev(extra), (*base, "max-age"),
+                    column=col, params={"seconds": seconds, "text": value.strip()})
+        for stat in ("mean", "std"):
+            if stat in spec:
+                low, high = spec[stat].get("min"), spec[stat].get("max")
+                message = _bounds_problem(low, high)
+                if message:
+                    problem((*base, stat), message)
+                elif low is not None or high is not None:
+                    add(stat, f"{col}: {stat} {_range_text(low, high)}", sev(spec[stat]), (*base, stat),
+                        column=col, params={"min": low, "max": high})
+        for index, item in enumerate(spec.get("quantiles") or []):
+            low, high = item.get("min"), item.get("max")
+            message = _bounds_problem(low, high)
+            if message:
+                problem((*base, "quantiles", index), message)
+            elif low is None and high is None:
+                problem((*base, "quantiles", index), "a quantile expectation needs min and/or max")
+            else:
+                add("quantile", f"{col}: quantile {_number(item['q'])} {_range_text(low, high)}", sev(item),
+                    (*base, "quantiles", index), column=col, params={"q": float(item["q"]), "min": low, "max": high})
+
+    if "no-extra-columns" in data:
+        value, extra = _split(data["no-extra-columns"])
+        if value:
+            add("no-extra-columns", "no unexpected columns", extra.get("severity", default_severity),
+                ("no-extra-columns",))
+    for index, item in enumerate(data.get("unique") or []):
+        keys, extra = (item, {}) if isinstance(item, list) else (item["columns"], item)
+        if len(set(keys)) != len(keys):
+            problem(("unique", index), f"column set {keys} names a column twice")
+            continue
+        add("unique", f"{', '.join(keys)}: unique together", extra.get("severity", default_severity),
+            ("unique", index), columns=tuple(keys))
+    if "rows" in data:
+        low, high = data["rows"].get("min"), data["rows"].get("max")
+        message = _bounds_problem(low, high)
+        if message:
+            problem(("rows",), message)
+        elif low is not None or high is not None:
+            add("rows", f"row count {_range_text(low, high)}", data["rows"].get("severity", default_severity),
+                ("rows",), params={"min": low, "max": high})
+    for index, item in enumerate(data.get("expressions") or []):
+        error = _check_sql(item["sql"])
+        if error:
+            problem(("expressions", index, "sql"), f"invalid polars SQL expression {item['sql']!r}: {error}")
+            continue
+        add("sql", item.get("name") or f"expression: {item['sql']}", item.get("severity", default_severity),
+            ("expressions", index), params={"sql": item["sql"]})
+
+    names: dict[str, str] = {}
+    for rule in rules:
+        if rule.name in names:
+            problems.append(ConfigError(f"two rules are both named {rule.name!r} (first at {names[rule.name]})",
+                                        location=rule.where, hint="give custom expressions distinct `name`s"))
+        names.setdefault(rule.name, rule.where)
+    if problems:
+        raise ConfigErrors(problems)
+    return Contract(origin=origin, columns=columns, rules=tuple(rules))
