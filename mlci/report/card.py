@@ -21,7 +21,11 @@ from mlci.report.metrics import direction_of, selected
 
 # MLflow's SQL stores keep at most 5000 characters of a version description.
 DESCRIPTION_LIMIT = 5000
-_DATA_TAG = re.compile(r"^mlci\.data\.(?P<name>.+)\.(?P<field>sha256|digest|size|bytes|rows|path|source)$")
+_DATA_TAG = re.compile(
+    r"^mlci\.data\.(?P<name>.+)\.(?P<field>sha256|digest|size_bytes|size|bytes|rows|path|source)$"
+)
+# The train wrapper also writes every file as one JSON list in this tag (real paths, not tag-safe names).
+_DATA_LIST_TAG = "mlci.data"
 _GATE_TAG_PREFIX = "mlci.gate."
 
 
@@ -60,12 +64,19 @@ def datasets_from_run(tags: Mapping[str, str], dataset_inputs: Sequence[Mapping[
     Both are optional and merged by name; odd values are kept as text, never fatal.
     """
     by_name: dict[str, dict[str, str]] = {}
+    listed = _json_list(tags.get(_DATA_LIST_TAG))
+    for entry in listed:
+        if isinstance(entry, Mapping) and entry.get("path"):
+            fields = by_name.setdefault(str(entry["path"]), {})
+            for source_key, name in (("sha256", "digest"), ("size_bytes", "size"), ("rows", "rows")):
+                if entry.get(source_key) is not None:
+                    fields[name] = str(entry[source_key])
     for key, value in tags.items():
         match = _DATA_TAG.match(key)
-        if match:
+        if match and not listed:  # the per-file tags repeat the list under tag-safe names
             fields = by_name.setdefault(match["name"], {})
-            name = {"sha256": "digest", "bytes": "size", "path": "source"}.get(match["field"], match["field"])
-            fields[name] = str(value)
+            renamed = {"sha256": "digest", "bytes": "size", "size_bytes": "size", "path": "source"}
+            fields[renamed.get(match["field"], match["field"])] = str(value)
     for item in dataset_inputs:
         name = str(item.get("name") or "dataset")
         fields = by_name.setdefault(name, {})
@@ -86,6 +97,16 @@ def datasets_from_run(tags: Mapping[str, str], dataset_inputs: Sequence[Mapping[
             fields["context"] = str(item["context"])
     return [DatasetRef(name=n, **{k: v for k, v in f.items() if k in DatasetRef.__dataclass_fields__})
             for n, f in sorted(by_name.items())]
+
+
+def _json_list(value: Any) -> list:
+    if isinstance(value, str) and value.strip().startswith("["):
+        try:
+            parsed = json.loads(value)
+        except ValueError:  # the tag is cut at 8000 characters for very many files
+            return []
+        return parsed if isinstance(parsed, list) else []
+    return []
 
 
 def _json_object(value: Any) -> dict:

@@ -89,7 +89,7 @@ def model_version_of(env: Mapping[str, str], artifacts: Mapping[str, dict]) -> s
     if env.get("MLCI_MODEL_VERSION"):
         return env["MLCI_MODEL_VERSION"]
     gate = artifacts.get("gate") or {}
-    for key in ("model_version", "model-version", "registered_version"):
+    for key in ("registered_version", "model_version", "model-version"):
         if gate.get(key) not in (None, ""):
             return str(gate[key])
     return ""
@@ -352,10 +352,10 @@ def gather_card(config, registry: Any, reader: TrackingReader, version: str, out
 
 
 def _gate_is_about(gate: Mapping[str, Any], version: str, run_id: str) -> bool:
-    named_version = next(
-        (str(gate[k]) for k in ("model_version", "model-version") if gate.get(k) not in (None, "")), ""
-    )
-    named_run = next((str(gate[k]) for k in ("run_id", "run-id") if gate.get(k)), "")
+    version_keys = ("registered_version", "model_version", "model-version")
+    named_version = next((str(gate[k]) for k in version_keys if gate.get(k) not in (None, "")), "")
+    candidate = gate.get("candidate") if isinstance(gate.get("candidate"), Mapping) else {}
+    named_run = next((str(d[k]) for d in (gate, candidate) for k in ("run_id", "run-id") if d.get(k)), "")
     if named_version:
         return named_version == version
     return bool(named_run) and named_run == run_id

@@ -23,7 +23,7 @@ _STATUS_WORDS = {
 }
 _STATUS_KEYS = ("status", "verdict", "result", "outcome", "state")
 _NAME_KEYS = ("name", "rule", "id", "check", "metric", "column")
-_MESSAGE_KEYS = ("message", "reason", "detail", "details", "description")
+_MESSAGE_KEYS = ("message", "reason", "detail", "details", "description", "note")
 
 
 def normalize_status(value: Any) -> str | None:
@@ -50,29 +50,30 @@ def _first(d: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
     return None
 
 
-def _walk_dicts(node: Any, trail: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], dict]]:
-    """Every dict inside lists of the document, with the names of the dicts around it."""
+def _is_result(item: Mapping[str, Any]) -> bool:
+    status = _first(item, _STATUS_KEYS)
+    if status is None:
+        status = item.get("passed")
+    return _first(item, _NAME_KEYS) is not None and normalize_status(status) is not None
+
+
+def _results(node: Any, trail: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], dict]]:
+    """Dicts inside lists that look like one rule/check result (a name and a status), with the
+    names of the dicts around them (e.g. the file a rule ran on). A result's own sub-results
+    (a glob rule's per-metric checks) belong to it and are not counted again."""
+    found: list[tuple[tuple[str, ...], dict]] = []
     if isinstance(node, dict):
         label = _first(node, ("path", "file", "name"))
-        for _key, value in node.items():
+        inner = (*trail, str(label)) if isinstance(label, str) else trail
+        for value in node.values():
             if isinstance(value, (dict, list)):
-                yield from _walk_dicts(value, (*trail, str(label)) if isinstance(label, str) else trail)
+                found += _results(value, inner)
     elif isinstance(node, list):
         for item in node:
-            if isinstance(item, dict):
-                yield trail, item
-                yield from _walk_dicts(item, trail)
-
-
-def _results(doc: Any) -> list[tuple[tuple[str, ...], dict]]:
-    """Dicts that look like one rule/check result: a name and a status."""
-    found = []
-    for trail, item in _walk_dicts(doc):
-        status = _first(item, _STATUS_KEYS)
-        if status is None:
-            status = item.get("passed")
-        if _first(item, _NAME_KEYS) is not None and normalize_status(status):
-            found.append((trail, item))
+            if isinstance(item, dict) and _is_result(item):
+                found.append((trail, item))
+            elif isinstance(item, (dict, list)):
+                found += _results(item, trail)
     return found
 
 
@@ -104,8 +105,8 @@ def _effective_status(item: Mapping[str, Any]) -> str:
     status = normalize_status(_first(item, _STATUS_KEYS))
     if status is None:
         status = normalize_status(item.get("passed")) or INFO
-    # A failed rule of severity warn does not block: show it as a warning.
-    if status == FAILED and _severity(item).lower() in ("warn", "warning"):
+    # A failed rule of severity warn (or marked non-blocking) does not block: show it as a warning.
+    if status == FAILED and (_severity(item).lower() in ("warn", "warning") or item.get("blocking") is False):
         return WARNING
     return status
 
@@ -118,7 +119,7 @@ def gate_section(doc: Mapping[str, Any] | None) -> Section | None:
     status = overall_status(doc) or (FAILED if FAILED in statuses else PASSED if statuses else INFO)
     rows = []
     for _, item in results:
-        value = _first(item, ("candidate", "actual", "value"))
+        value = _first(item, ("observed", "candidate", "actual", "value"))
         limit = _first(item, ("threshold", "expected", "limit", "bound", "champion"))
         rows.append((
             str(_first(item, _NAME_KEYS)),
@@ -129,8 +130,9 @@ def gate_section(doc: Mapping[str, Any] | None) -> Section | None:
             str(_first(item, _MESSAGE_KEYS) or ""),
         ))
     notes = []
-    cold = _first(doc, ("on_no_champion", "on-no-champion", "cold_start", "cold-start"))
-    if cold and not doc.get("champion"):
+    cold = _first(doc, ("on_no_champion", "on-no-champion"))
+    cold_start = doc.get("cold_start", doc.get("cold-start"))
+    if cold and (cold_start is True or (cold_start is None and not doc.get("champion"))):
         notes.append(f"No champion: cold-start policy {cold} applied.")
     headline = _counts_headline(statuses, "rule") or "no rule results in gate.json"
     table = Table(("Rule", "Result", "Severity", "Candidate", "Compared with", "Detail"), tuple(rows)) if rows else None
@@ -153,17 +155,31 @@ def data_check_section(doc: Mapping[str, Any] | None) -> Section | None:
         failing = _first(item, ("failing_rows", "failing-rows", "failed_rows", "failures", "count"))
         fraction = _first(item, ("failing_fraction", "failing-fraction", "fraction"))
         where = str(_first(item, ("file", "path")) or (trail[-1] if trail else ""))
-        examples = _first(item, ("examples", "sample", "samples"))
+        examples = _examples(_first(item, ("examples", "sample", "samples")))
         rows.append((
             where,
             str(_first(item, _NAME_KEYS)),
             item_status,
             fmt_value(failing) + (f" ({fraction:.2%})" if isinstance(fraction, (int, float)) else ""),
-            fmt_value(examples) if examples is not None else "",
+            examples,
         ))
     headline = _counts_headline(statuses, "rule") or "no rule results in data-check.json"
     table = Table(("File", "Rule", "Result", "Failing rows", "Examples"), tuple(rows)) if rows else None
     return Section("data-check", "Data check", status, headline, table)
+
+
+def _examples(value: Any) -> str:
+    if not isinstance(value, list):
+        return "" if value is None else fmt_value(value)
+    shown = []
+    for example in value[:3]:
+        if isinstance(example, Mapping) and "value" in example:
+            row = example.get("row", example.get("index"))
+            text = fmt_value(example["value"])
+            shown.append(f"row {row}: {text}" if row is not None else text)
+        else:
+            shown.append(fmt_value(example))
+    return "; ".join(shown) + (" …" if len(value) > 3 else "")
 
 
 _DRIFT_FLAGS = ("drift", "drifted", "is_drift", "detected")
@@ -174,11 +190,21 @@ def _drift_columns(doc: Mapping[str, Any]) -> list[dict]:
     columns = doc.get("columns")
     if isinstance(columns, dict):  # {"age": {...}, ...}
         return [{"column": name, **v} for name, v in columns.items() if isinstance(v, dict)]
-    found = []
-    for _, item in _walk_dicts(doc):
-        if _first(item, ("column", "name", "feature")) is not None and any(k in item for k in (*_DRIFT_FLAGS, "psi")):
-            found.append(item)
-    return found
+    return list(_column_results(doc))
+
+
+def _column_results(node: Any) -> Iterator[dict]:
+    """Per-column drift results anywhere in lists of the document (a column name plus a flag or PSI)."""
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from _column_results(value)
+    elif isinstance(node, list):
+        for item in node:
+            is_column = isinstance(item, dict) and _first(item, ("column", "name", "feature")) is not None
+            if is_column and any(k in item for k in (*_DRIFT_FLAGS, "psi")):
+                yield item
+            else:
+                yield from _column_results(item)
 
 
 def drift_section(doc: Mapping[str, Any] | None) -> Section | None:
@@ -216,8 +242,11 @@ def _is_drifted(col: Mapping[str, Any]) -> bool:
     return normalize_status(_first(col, _STATUS_KEYS)) in (FAILED, WARNING)
 
 
-# Keys of train.json that are identifiers, shown in the header instead.
-_TRAIN_SKIP = {"version", "run_id", "model_uri", "experiment_id", "command", "env", "tags", "params"}
+# train.json: identifiers are shown in the header; the tracking URI may carry credentials.
+_TRAIN_SKIP = {
+    "version", "run_id", "experiment_id", "experiment", "tracking_uri", "model_uri", "command", "params", "data",
+    "telemetry", "warnings", "fingerprint",
+}
 
 
 def _flatten(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -231,28 +260,51 @@ def _flatten(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
         yield prefix, node
 
 
+def _gpu_text(gpu: Any) -> str:
+    if isinstance(gpu, str):
+        return gpu
+    if not isinstance(gpu, Mapping):
+        return ""
+    names = gpu.get("names")
+    if isinstance(names, list) and names:
+        counts: dict[str, int] = {}
+        for name in names:
+            counts[str(name)] = counts.get(str(name), 0) + 1
+        return ", ".join(f"{n}x {name}" if n > 1 else name for name, n in counts.items())
+    if isinstance(gpu.get("name"), str):
+        return gpu["name"]
+    if gpu.get("available") is False:
+        return "no GPU"
+    return ""
+
+
 def telemetry_section(doc: Mapping[str, Any] | None) -> Section | None:
+    """Training summary from train.json: outcome, duration, cache, and the telemetry block."""
     if not isinstance(doc, Mapping):
         return None
-    source = doc.get("telemetry") if isinstance(doc.get("telemetry"), Mapping) else doc
-    base = {} if source is doc else {k: v for k, v in doc.items() if not isinstance(v, (dict, list))}
+    telemetry = doc.get("telemetry") if isinstance(doc.get("telemetry"), Mapping) else {}
     rows = []
-    for key, value in [*_flatten(base), *_flatten(source)]:
-        if key.split(".")[0] in _TRAIN_SKIP or key == "":
-            continue
-        rows.append((key, fmt_value(value)))
+    for key, value in _flatten({k: v for k, v in doc.items() if k not in _TRAIN_SKIP}):
+        if value is not None and key:
+            rows.append((key, fmt_value(value)))
+    for key, value in _flatten(telemetry):
+        if value is not None and key:
+            rows.append((key, fmt_value(value)))
     if not rows:
         return None
     headline_parts = []
-    duration = _first(doc, ("duration_s", "duration_seconds", "duration", "wall_time_s"))
-    if isinstance(duration, (int, float)):
+    duration = _first(doc, ("duration_seconds", "duration_s", "duration", "wall_time_s"))
+    if isinstance(duration, (int, float)) and not isinstance(duration, bool):
         headline_parts.append(f"{duration:.0f} s")
-    if doc.get("cache_hit") is True or doc.get("cache-hit") is True:
-        headline_parts.append("cache hit: training skipped, run re-used")
-    gpu = _first(source, ("gpu_name", "gpu"))
-    if isinstance(gpu, str):
+    if doc.get("cache_hit") is True:
+        headline_parts.append("cache hit: an identical earlier run was re-used")
+    gpu = _gpu_text(telemetry.get("gpu") if telemetry else doc.get("gpu"))
+    if gpu:
         headline_parts.append(gpu)
-    elif isinstance(gpu, Mapping) and isinstance(gpu.get("name"), str):
-        headline_parts.append(gpu["name"])
+    status = normalize_status(doc.get("status"))
+    section_status = FAILED if status == FAILED else INFO
+    if doc.get("killed_reason"):
+        headline_parts.append(f"killed: {doc['killed_reason']}")
     headline = ", ".join(headline_parts) or f"{len(rows)} values"
-    return Section("telemetry", "Training", INFO, headline, Table(("Measure", "Value"), tuple(rows)))
+    notes = tuple(str(w) for w in doc.get("warnings") or [] if isinstance(w, str))[:5]
+    return Section("telemetry", "Training", section_status, headline, Table(("Measure", "Value"), tuple(rows)), notes)

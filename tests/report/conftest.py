@@ -87,7 +87,7 @@ def build_store(root: Path) -> ReportStore:
     )
     for key, value in {
         "mlci.data.train.sha256": "9f" * 32,
-        "mlci.data.train.size": "1048576",
+        "mlci.data.train.size_bytes": "1048576",
         "mlci.data.train.rows": "5000",
         "mlci.data.train.path": "data/train.parquet",
         "mlci.gitlab.pipeline_id": "881",

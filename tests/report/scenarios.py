@@ -45,56 +45,77 @@ TARGET = RunData(
     tags={"mlci.gitlab.ref": "main", "mlci.gitlab.commit": "fedcba9876543210"},
 )
 
-GATE_PASSED = {
-    "version": 1,
-    "status": "passed",
-    "model": "churn",
-    "model_version": "4",
-    "run_id": CANDIDATE.run_id,
-    "rules": [
-        {"name": "accuracy >= 0.9", "status": "passed", "severity": "error", "candidate": 0.9312, "threshold": 0.9},
-        {"name": "val_loss not worse than champion by 5%", "status": "passed", "severity": "error",
-         "candidate": 0.2104, "champion": 0.2511},
-        {"name": "latency_p95_ms <= 20", "status": "passed", "severity": "warn", "candidate": 12.5, "threshold": 20},
-    ],
-}
-GATE_FAILED = {
-    "version": 1,
-    "status": "failed",
-    "model": "churn",
-    "run_id": CANDIDATE.run_id,
-    "rules": [
-        {"name": "accuracy >= 0.95", "status": "failed", "severity": "error", "candidate": 0.9312, "threshold": 0.95,
-         "message": "0.9312 is below 0.95"},
-        {"name": "val_loss not worse than champion by 5%", "status": "passed", "severity": "error",
-         "candidate": 0.2104, "champion": 0.2511},
-        {"name": "latency_p95_ms <= 10", "status": "failed", "severity": "warn", "candidate": 12.5, "threshold": 10,
-         "message": "12.5 ms is over the 10 ms budget"},
-    ],
-}
-GATE_COLD_START = {
-    "version": 1,
-    "status": "passed",
-    "model": "churn",
-    "model_version": "1",
-    "on_no_champion": "absolute-only",
-    "champion": None,
-    "rules": [
-        {"name": "accuracy >= 0.9", "status": "passed", "severity": "error", "candidate": 0.9312, "threshold": 0.9},
-        {"name": "val_loss not worse than champion by 5%", "status": "skipped", "severity": "error",
-         "message": "no champion (on-no-champion: absolute-only)"},
-    ],
-}
+
+
+def verdict(rule, status, *, severity="error", observed=None, threshold=None, champion=None, reason="",
+            kind="absolute", checks=()):
+    """One rule verdict as `mlci gate` writes it into gate.json."""
+    return {
+        "rule": rule, "kind": kind, "subject": rule.split()[0], "status": status, "severity": severity,
+        "blocking": status == "failed" and severity == "error", "reason": reason, "observed": observed,
+        "threshold": threshold, "champion": champion, "comparison": "", "missing": False, "checks": list(checks),
+    }
+
+
+def gate(status, verdicts, *, registered=None, cold_start=False):
+    return {
+        "version": 1, "status": status, "passed": status == "passed", "warn_only": False, "model": "churn",
+        "registered_version": registered, "registry_mode": "alias", "cold_start": cold_start,
+        "on_no_champion": "absolute-only",
+        "summary": {"passed": 0, "failed": 0, "skipped": 0, "blocking": 0, "warnings": 0},
+        "candidate": {"run_id": CANDIDATE.run_id, "version": None, "metrics": dict(CANDIDATE.metrics)},
+        "champion": None if cold_start else {"run_id": CHAMPION.run_id, "version": "3", "metrics": {}},
+        "verdicts": verdicts,
+    }
+
+
+GATE_PASSED = gate("passed", [
+    verdict("accuracy >= 0.9", "passed", observed=0.9312, threshold=0.9, reason="0.9312 >= 0.9"),
+    verdict("val_loss not worse than champion by 5%", "passed", kind="relative", observed=0.2104, champion=0.2511,
+            reason="0.2104 vs champion 0.2511"),
+    verdict("accuracy_slice_* >= 0.8", "passed", reason="2 slices", checks=[
+        {"metric": "accuracy_slice_eu", "status": "passed", "observed": 0.91, "threshold": 0.8, "champion": None,
+         "note": ""},
+        {"metric": "accuracy_slice_us", "status": "passed", "observed": 0.88, "threshold": 0.8, "champion": None,
+         "note": ""},
+    ]),
+    verdict("latency_p95_ms <= 20", "passed", severity="warn", kind="budget-absolute", observed=12.5, threshold=20),
+], registered="4")
+GATE_FAILED = gate("failed", [
+    verdict("accuracy >= 0.95", "failed", observed=0.9312, threshold=0.95, reason="0.9312 is below 0.95"),
+    verdict("val_loss not worse than champion by 5%", "passed", kind="relative", observed=0.2104, champion=0.2511),
+    verdict("latency_p95_ms <= 10", "failed", severity="warn", kind="budget-absolute", observed=12.5, threshold=10,
+            reason="12.5 ms is over the 10 ms budget"),
+])
+GATE_COLD_START = gate("passed", [
+    verdict("accuracy >= 0.9", "passed", observed=0.9312, threshold=0.9),
+    verdict("val_loss not worse than champion by 5%", "skipped", kind="relative",
+            reason="no champion (on-no-champion: absolute-only)"),
+], registered="1", cold_start=True)
+
+
+def data_rule(name, status="passed", *, severity="error", failing_rows=None, fraction=None, examples=()):
+    """One rule result as `mlci data check` writes it into data-check.json."""
+    outcome = "warning" if status == "failed" and severity == "warn" else status
+    return {
+        "name": name, "kind": "range", "column": name.split()[0], "severity": severity, "status": status,
+        "outcome": outcome, "failing_rows": failing_rows, "failing_fraction": fraction, "observed": None,
+        "message": "", "examples": [{"row": r, "value": v} for r, v in examples],
+    }
+
+
 DATA_CHECK = {
     "version": 1,
     "status": "passed",
+    "summary": {"files": 1, "rules": 3, "passed": 2, "failed": 0, "warnings": 1, "skipped": 0},
     "files": [
-        {"path": "data/train.parquet", "rules": [
-            {"name": "age not null", "status": "passed", "severity": "error"},
-            {"name": "age between 0 and 120", "status": "failed", "severity": "warn", "failing_rows": 3,
-             "failing_fraction": 0.0015, "examples": [-1, 130, 200]},
-            {"name": "row count >= 1000", "status": "passed", "severity": "error"},
-        ]},
+        {"path": "data/train.parquet", "source": "train", "format": "parquet", "rows": 2000, "seconds": 0.04,
+         "note": "", "rules": [
+             data_rule("age not null"),
+             data_rule("age between 0 and 120", "failed", severity="warn", failing_rows=3, fraction=0.0015,
+                       examples=[(17, -1), (404, 130), (1999, 200)]),
+             data_rule("row count >= 1000"),
+         ]},
     ],
 }
 DRIFT = {
@@ -108,9 +129,27 @@ DRIFT = {
 TRAIN = {
     "version": 1,
     "run_id": CANDIDATE.run_id,
-    "duration_s": 312.4,
+    "experiment_id": "7",
+    "experiment": "ml/churn",
+    "tracking_uri": "https://user:secret@mlflow.example.com",
+    "model_uri": f"runs:/{CANDIDATE.run_id}/model",
+    "status": "FINISHED",
+    "exit_code": 0,
+    "killed_reason": None,
+    "duration_seconds": 312.4,
+    "fingerprint": "f" * 64,
     "cache_hit": False,
-    "telemetry": {"gpu": "none", "cpu_percent_mean": 87.2, "peak_rss_mb": 1530},
+    "reused_from": None,
+    "command": "python train.py",
+    "params": {"max_depth": 8},
+    "data": [{"path": "data/train.parquet", "sha256": "9f" * 32, "size_bytes": 1024, "rows": 2000}],
+    "telemetry": {
+        "samples": 62, "interval_seconds": 5.0,
+        "cpu": {"peak_percent": 99.5, "mean_percent": 87.2},
+        "memory": {"peak_used_mb": 4120.0, "peak_percent": 51.5, "peak_process_rss_mb": 1530.2},
+        "gpu": {"available": False, "reason": "NVML not available (no NVIDIA driver)"},
+    },
+    "warnings": [],
 }
 
 OPTIONS = ReportOptions(mlflow_ui_url=UI)

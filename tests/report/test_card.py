@@ -8,6 +8,7 @@ import re
 import pytest
 
 from mlci.report.card import DESCRIPTION_LIMIT, CardInputs, datasets_from_run, fit_description, render_card
+from tests.report import scenarios
 from tests.report.conftest import CARD_MODEL
 
 
@@ -92,12 +93,12 @@ def test_version_comes_from_the_gate_dotenv_variable(run_cli, card_project, tmp_
 def test_gate_json_is_used_only_when_it_is_about_this_version(run_cli, card_project, tmp_path, report_store):
     out = tmp_path / "out"
     out.mkdir()
-    gate = {"version": 1, "status": "passed", "model_version": report_store.card_version,
-            "rules": [{"name": "accuracy >= 0.9", "status": "passed", "candidate": 0.93, "threshold": 0.9}]}
+    gate = scenarios.gate("passed", [scenarios.verdict("accuracy >= 0.9", "passed", observed=0.93, threshold=0.9)],
+                          registered=report_store.card_version)
     (out / "gate.json").write_text(json.dumps(gate))
     assert card_cli(run_cli, card_project, out, "--version", report_store.card_version, "--no-description")[0] == 0
     assert "| accuracy &gt;= 0.9 | ✅ passed |" in (out / "model-card.md").read_text()
-    (out / "gate.json").write_text(json.dumps({**gate, "model_version": "999"}))
+    (out / "gate.json").write_text(json.dumps({**gate, "registered_version": "999"}))
     assert card_cli(run_cli, card_project, out, "--version", report_store.card_version, "--no-description")[0] == 0
     assert "accuracy &gt;= 0.9" not in (out / "model-card.md").read_text()
 
@@ -125,6 +126,19 @@ def test_card_without_lineage_gate_or_audit_says_what_is_missing():
     assert "⚠️ **No gate result** is recorded on this version." in card
     assert "_No marker moves or deployments are recorded for this version yet._" in card
     assert "❌ **Not validated**" in render_card(CardInputs("m", "1", version_tags={"mlci.validated": "false"}))
+
+
+def test_dataset_lineage_prefers_the_train_wrappers_json_list():
+    tags = {
+        "mlci.data": json.dumps([{"path": "data/a b.csv", "sha256": "ab", "size_bytes": 2048, "rows": None}]),
+        "mlci.data.files": "1",
+        "mlci.data.data/a_b.csv.sha256": "ab",
+        "mlci.data.data/a_b.csv.size_bytes": "2048",
+    }
+    refs = datasets_from_run(tags, [])
+    assert [(r.name, r.digest, r.size, r.rows) for r in refs] == [("data/a b.csv", "ab", "2048", "")]
+    truncated = datasets_from_run({"mlci.data": '[{"path": "x", "sha', "mlci.data.x.sha256": "cd"}, [])
+    assert [(r.name, r.digest) for r in truncated] == [("x", "cd")]
 
 
 def test_dataset_lineage_is_read_defensively():

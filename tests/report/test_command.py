@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from mlci.report.plots import PNG_SIGNATURE
+from tests.report import scenarios
 from tests.report.conftest import MODEL
 
 MARKER = f"<!-- mlci-report:{MODEL} -->"
@@ -27,10 +28,9 @@ def project(tmp_path, report_store, clean_env):
     )
     out = tmp_path / "out"
     out.mkdir()
-    (out / "gate.json").write_text(json.dumps({
-        "version": 1, "status": "passed", "model_version": "7",
-        "rules": [{"name": "accuracy >= 0.9", "status": "passed", "candidate": 0.91, "threshold": 0.9}],
-    }))
+    gate = scenarios.gate("passed", [scenarios.verdict("accuracy >= 0.9", "passed", observed=0.91, threshold=0.9)],
+                          registered="7")
+    (out / "gate.json").write_text(json.dumps(gate))
     (out / "drift-plots").mkdir()
     (out / "drift-plots" / "tenure.png").write_bytes(PNG_SIGNATURE + b"drift-job-png")
     clean_env.chdir(tmp_path)

@@ -51,6 +51,8 @@ def test_report_with_champion_compares_against_both_baselines():
     assert "| `latency_p95_ms` ↓ | 12.5 | 10 | ▲ +2.5 (+25.00%) 🔴 worse | 12.5 | = ⚪ same |" in text
     # A metric only the champion logged is shown, with the candidate's value missing.
     assert "| `roc_auc` ↑ | — | 0.95 | — | — | — |" in text
+    # train.json's tracking URI (it may carry credentials) and identifiers stay out of the note.
+    assert "secret" not in text and "fingerprint" not in text
     # system/* telemetry metrics are excluded by default.
     assert "system/cpu" not in text
     # Only changed params, against both baselines.
