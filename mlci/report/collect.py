@@ -265,7 +265,9 @@ def gather(
             from mlci.adapters.mlflow import Registry
 
             registry = Registry.from_config(config, ci)
-        champion = registry.get_marker(model_name, "champion")
+        # The same marker the gate compares against (gate.champion-marker).
+        marker = config.get("gate", "champion-marker", default="champion") or "champion"
+        champion = registry.get_marker(model_name, marker)
         if champion is not None and champion.run_id:
             gathered.champion = reader.run(champion.run_id)
             gathered.champion_version = champion.version

@@ -24,12 +24,29 @@ def _run_label(run: RunData) -> str:
     return (run.commit[:8] if run.commit else "") or run.name[:12] or run.run_id[:8]
 
 
-def _history_metrics(model: ReportModel, config) -> list[tuple[str, str]]:
+def _gated_metrics(gate: dict | None) -> list[str]:
+    """Metric names the gate's rules looked at, in rule order (gate.json verdicts and their checks)."""
+    names: list[str] = []
+    for verdict in (gate or {}).get("verdicts") or []:
+        if not isinstance(verdict, dict):
+            continue
+        checks = [c.get("metric") for c in verdict.get("checks") or [] if isinstance(c, dict)]
+        for name in [verdict.get("subject"), *checks]:
+            if isinstance(name, str) and name not in names:
+                names.append(name)
+    return names
+
+
+def _history_metrics(model: ReportModel, config, gate: dict | None) -> list[tuple[str, str]]:
+    """report.history-metrics when set; else the metrics the gate checks first, then the rest by name."""
     wanted = list(config.get("report", "history-metrics", default=[]) or [])
     limit = int(config.get("report", "max-history-plots", default=4))
     names = [row.name for row in model.metrics if row.candidate is not None]
     if wanted:
         names = [n for n in names if selected(n, wanted, ())]
+    else:
+        gated = [n for n in _gated_metrics(gate) if n in names]
+        names = gated + [n for n in names if n not in gated]
     directions = {row.name: row.direction for row in model.metrics}
     return [(n, directions.get(n) or direction_of(n)) for n in names[:limit]]
 
@@ -61,7 +78,7 @@ def compose(gathered: Gathered, config, ci: CiEnv, env: dict[str, str]) -> Compo
         specs += plots.history_plots(
             [(_run_label(r), dict(r.metrics)) for r in gathered.history],
             dict(cand.metrics),
-            _history_metrics(model, config),
+            _history_metrics(model, config, artifacts.get("gate")),
             dict(gathered.champion.metrics) if gathered.champion else None,
         )
     if gathered.predictions is not None:

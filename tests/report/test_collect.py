@@ -10,6 +10,7 @@ from mlci.adapters.ci_env import CiEnv
 from mlci.config import load_effective
 from mlci.errors import ConfigError, ExternalServiceError
 from mlci.report import collect, compose
+from tests.report import scenarios
 from tests.report.conftest import MODEL
 
 
@@ -52,6 +53,18 @@ def test_compose_plans_history_and_confusion_plots(tmp_path, report_store):
     rows = {r.name: r for r in composed.model.metrics}
     assert "system/cpu_utilization_percentage" not in rows
     assert rows["val_loss"].vs_champion.verdict == "better"
+
+
+def test_history_plots_default_to_the_metrics_the_gate_checks(tmp_path, report_store):
+    config = config_for(tmp_path, report_store, **{"max-history-plots": 1})
+    got = collect.gather(config, {"MLCI_RUN_ID": report_store.candidate_run}, MR, tmp_path / "out")
+    assert [s.name for s in compose.compose(got, config, MR, {}).plots if s.kind == "history"] == [
+        "history-accuracy.png"  # alphabetical first without a gate
+    ]
+    got.artifacts["gate"] = scenarios.gate("passed", [scenarios.verdict("val_loss <= 0.5", "passed")])
+    assert [s.name for s in compose.compose(got, config, MR, {}).plots if s.kind == "history"] == [
+        "history-val_loss.png"
+    ]
 
 
 def test_without_a_run_id_mlflow_is_not_contacted(tmp_path):
@@ -102,3 +115,12 @@ def test_predictions_without_the_convention_columns_warn_and_skip(tmp_path):
     bad.write_text("label,score\n1,0.5\n")
     with pytest.raises(ConfigError, match="y_true and y_pred"):
         collect.read_predictions(bad)
+
+
+def test_the_champion_is_whatever_marker_the_gate_compares_against(tmp_path, report_store):
+    path = tmp_path / "mlci.yml"
+    path.write_text(f"model:\n  name: {MODEL}\nmlflow:\n  tracking-uri: '{report_store.uri}'\n"
+                    "gate:\n  champion-marker: production\n")
+    config = load_effective(path, env={})
+    got = collect.gather(config, {"MLCI_RUN_ID": report_store.candidate_run}, MR, tmp_path / "out")
+    assert got.champion is None  # nobody holds `production` on this model; `champion` is not used

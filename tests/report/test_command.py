@@ -234,3 +234,39 @@ def test_unreachable_gitlab_exits_3_naming_the_url(run_cli, project, fake_gitlab
 def test_model_card_flags_are_rejected_on_the_report(run_cli, project):
     code, _, stderr = report(run_cli, project, "--version", "3")
     assert code == 2 and "belong to `mlci report model-card`" in stderr
+
+
+@pytest.mark.parametrize(
+    ("problem", "status", "cause"),
+    [
+        ("revoked-token", 401, "was rejected: it is expired, revoked or not a GitLab token"),
+        ("unknown-merge-request", 404, "the merge request iid !999"),
+    ],
+)
+def test_401_and_404_name_the_url_and_the_likely_cause(run_cli, project, fake_gitlab, clean_env, problem, status,
+                                                       cause):
+    mr = fake_gitlab.add_merge_request()
+    iid = 999 if problem == "unknown-merge-request" else mr["iid"]
+    mr_env(clean_env, fake_gitlab, iid=iid)
+    if problem == "revoked-token":
+        clean_env.setenv("MLCI_GITLAB_TOKEN", "glpat-revokedRevoked0123456789")
+
+    code, stdout, stderr = report(run_cli, project, "--no-plots")
+
+    assert code == 3
+    assert f"GitLab {fake_gitlab.api_url}/projects/{fake_gitlab.project_id}/merge_requests/{iid}" in stderr
+    assert f"(HTTP {status})" in stderr and cause in stderr
+    assert "revokedRevoked" not in stdout + stderr
+    assert fake_gitlab.note_list(mr["iid"]) == []
+
+
+def test_with_no_inputs_at_all_the_report_is_still_written(run_cli, tmp_path, clean_env):
+    clean_env.chdir(tmp_path)
+    clean_env.setenv("MLCI_MODEL_NAME", "churn")
+    code, stdout, stderr = run_cli("--out-dir", str(tmp_path / "out"), "report")
+    assert code == 0, stderr
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert text.startswith("## Model report: `churn`") and "No candidate run was found" in text
+    assert not (tmp_path / "out" / "report-plots").exists()
+    assert not (tmp_path / ".mlci").exists()  # MLflow was never opened
+    assert "nothing posted to GitLab" in stdout
