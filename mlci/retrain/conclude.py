@@ -101,7 +101,7 @@ class Conclusion:
 
 def conclude_skipped(model: str, reasons: list[str]) -> Conclusion:
     why = "; ".join(reasons) or "no reason recorded (MLCI_RETRAIN_REASON is not set)"
-    return Conclusion(outcome="skipped", message=f"retraining skipped: {why}", model=model, reasons=reasons)
+    return Conclusion(outcome="skipped", message=why, model=model, reasons=reasons)
 
 
 def conclude_blocked(verdict: GateVerdict, reasons: list[str], on_pass: str) -> Conclusion:
@@ -251,4 +251,4 @@ def conclude_passed(
 
 
 def notification_text(conclusion: Conclusion) -> str:
-    return f"mlci retrain {conclusion.model}: {conclusion.message}"
+    return f"mlci retrain {conclusion.model} {conclusion.outcome}: {conclusion.message}"

@@ -320,7 +320,7 @@ def run_conclude(args, ctx) -> int:
 
 def _log(ctx, conclusion: Conclusion) -> None:
     report = ctx.error if conclusion.exit_code else ctx.info
-    report(f"mlci: retrain outcome: {conclusion.outcome}: {conclusion.message}")
+    report(f"mlci: retrain {conclusion.outcome}: {conclusion.message}")
     if conclusion.reasons and conclusion.outcome != "skipped":
         ctx.info(f"  retrained because: {'; '.join(conclusion.reasons)}")
     for warning in conclusion.warnings:

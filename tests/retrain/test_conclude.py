@@ -43,7 +43,7 @@ def test_skipped_is_recorded_with_its_reason(project, run_cli, clean_env, httpse
     assert summary["outcome"] == "skipped" and summary["retrained"] is False
     assert summary["reasons"] == ["no data drift", "the champion is 3d old, within max-model-age 30d"]
     assert summary["pipeline"]["url"].endswith("/pipelines/9")
-    assert "retraining skipped: no data drift" in out  # the job log says why
+    assert "retrain skipped: no data drift" in out  # the job log says why
     [(request, _)] = httpserver.log
     assert json.loads(request.data)["event"] == "skipped"
 
