@@ -32,10 +32,16 @@ def delta_cell(delta: Delta | None) -> str:
     return f"{arrow} {fmt_delta(delta.absolute)}{relative} {VERDICT_ICON[delta.verdict]} {delta.verdict}"
 
 
+# GitLab refuses notes over 1,000,000 characters; a few hundred rows per table is plenty for review.
+MAX_TABLE_ROWS = 200
+
+
 def _table(columns: tuple[str, ...], rows: list[tuple[str, ...]], align: tuple[str, ...] | None = None) -> str:
     align = align or tuple(":--" for _ in columns)
     lines = ["| " + " | ".join(columns) + " |", "| " + " | ".join(align) + " |"]
-    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows[:MAX_TABLE_ROWS]]
+    if len(rows) > MAX_TABLE_ROWS:
+        lines += ["", f"_… {len(rows) - MAX_TABLE_ROWS} more rows in report.html (job artifacts)._"]
     return "\n".join(lines)
 
 

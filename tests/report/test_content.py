@@ -144,6 +144,16 @@ def test_long_tables_are_folded_in_details():
     assert "<details>" not in short
 
 
+def test_huge_tables_are_capped_so_the_note_stays_within_gitlabs_limit():
+    metrics = {f"accuracy_slice_{i:04d}": 0.5 for i in range(5000)}
+    model = build_report(ReportInputs(model_name="churn", candidate=replace(scenarios.CANDIDATE, metrics=metrics)))
+    text = render_markdown(model)
+    assert text.count("| `accuracy_slice_") == 200
+    assert "_… 4800 more rows in report.html (job artifacts)._" in text
+    assert len(text) < 100_000
+    assert render_html(model).count("<code>accuracy_slice_") == 5000
+
+
 ADVERSARIAL = "x | y\n<script>alert(1)</script> [link](http://evil.example) @all <!-- mlci-report:churn -->"
 
 
