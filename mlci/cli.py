@@ -77,9 +77,49 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     return parser
 
 
+def _value_options(parser: argparse.ArgumentParser) -> set[str]:
+    """Option strings that take a value, across the parser and its sub-commands."""
+    found: set[str] = set()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found |= _value_options(sub)
+        elif action.option_strings and action.nargs != 0:
+            found.update(action.option_strings)
+    return found
+
+
+def drop_empty_option_values(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
+    """`--flag ""` and `--flag=` mean "flag not given".
+
+    CI templates pass `--flag "$MLCI_SOME_INPUT"` unconditionally (job scripts
+    hold no shell logic); an empty variable must fall back to mlci.yml, not
+    become an empty path or version.
+    """
+    options = _value_options(parser)
+    kept: list[str] = []
+    index = 0
+    while index < len(argv):
+        token = argv[index]
+        if token == "--":
+            kept.extend(argv[index:])
+            break
+        name, equals, value = token.partition("=")
+        if token.startswith("--") and equals and value == "" and name in options:
+            index += 1
+            continue
+        if token in options and index + 1 < len(argv) and argv[index + 1] == "":
+            index += 2
+            continue
+        kept.append(token)
+        index += 1
+    return kept
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
+    argv = drop_empty_option_values(argv, parser)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help

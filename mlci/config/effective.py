@@ -194,7 +194,8 @@ def load_effective(
             env_origin[key_path] = f"env {variable}"
     for key_path, sub in leaves.items():
         variable = env_name(key_path)
-        if variable in env:
+        # Empty means unset: CI templates define every input as a variable, empty by default.
+        if env.get(variable, "") != "":
             _set_path(env_layer, key_path, _coerce(env[variable], sub, f"environment variable {variable}"))
             env_origin[key_path] = f"env {variable}"
     _merge(data, env_layer, sources, lambda p: env_origin[p])
