@@ -1,0 +1,79 @@
+"""`mlci init`: a starter mlci.yml and a .gitlab-ci.yml that includes the templates.
+
+Pure rendering; the command decides what to write. Every user value goes
+through the same YAML-safe filter as the templates, and the rendered files are
+parsed back before anyone sees them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import yaml
+
+from mlci import __version__
+from mlci.generate.render import RenderError, _environment, yaml_value
+from mlci.generate.stages import STAGE_ORDER
+
+INCLUDE_KINDS = ("local", "project", "component")
+
+
+@dataclass(frozen=True)
+class InitOptions:
+    name: str
+    model: str = ""
+    owner: str = ""
+    data: str = "data/train.parquet"
+    train_command: str = "python train.py"
+    metric: str = "accuracy"
+    include: str = "local"
+    mlci_project: str = "mlci/mlci"
+    ref: str = f"v{__version__}"
+    install_spec: str = f"mlci=={__version__}"
+    train_image: str = "python:3.12-slim"
+    gpu_tag: str = "gpu"
+    train_timeout: str = "3h"
+
+
+def _include_key(options: InitOptions, stage: str) -> str:
+    if options.include == "local":
+        return "local: " + yaml_value(f"ci_templates/mlci-{stage}.yml")
+    if options.include == "project":
+        return "project: " + yaml_value(options.mlci_project)
+    return "component: " + yaml_value(f"$CI_SERVER_FQDN/{options.mlci_project}/{stage}@{options.ref.lstrip('v')}")
+
+
+def render_init(options: InitOptions) -> dict[str, str]:
+    """file name -> content: mlci.yml and .gitlab-ci.yml."""
+    if options.include not in INCLUDE_KINDS:
+        raise ValueError(f"include must be one of {INCLUDE_KINDS}")
+    env = _environment()
+    values = {**options.__dict__, "model": options.model or options.name}
+    config = env.get_template("init/mlci.yml.j2").render(**values)
+    pipeline = env.get_template("init/gitlab-ci.yml.j2").render(
+        **values, stages=STAGE_ORDER, include_kind=options.include,
+        include_key=lambda stage: _include_key(options, stage),
+    )
+    _verify(config, pipeline, options)
+    return {"mlci.yml": config, ".gitlab-ci.yml": pipeline}
+
+
+def _verify(config: str, pipeline: str, options: InitOptions) -> None:
+    """The values must come back exactly, and add nothing: a model name cannot become a key."""
+    parsed = yaml.safe_load(config)
+    expected = {
+        ("project", "name"): options.name,
+        ("model", "name"): options.model or options.name,
+        ("train", "command"): options.train_command,
+    }
+    for path, value in expected.items():
+        node = parsed
+        for part in path:
+            node = node[part]
+        if node != value:
+            raise RenderError(f"mlci.yml: {'.'.join(path)} did not survive rendering")
+    if list(parsed) != ["version", "project", "model", "data", "train", "gate", "deploy", "schedules", "retrain"]:
+        raise RenderError(f"mlci.yml: unexpected top-level keys {list(parsed)}")
+    jobs = yaml.safe_load(pipeline)
+    if list(jobs) != ["include"] or len(jobs["include"]) != len(STAGE_ORDER):
+        raise RenderError(".gitlab-ci.yml: unexpected structure")
