@@ -1,13 +1,81 @@
-"""`mlci lint` (not implemented yet)."""
+"""`mlci lint [FILE] [--format text|json|codequality] [--output F] [--server]`
+
+Checks a .gitlab-ci.yml as GitLab builds it (include:local with spec:inputs,
+!reference, extends, default) against GitLab's CI schema and mlci's ML rules.
+Exit 1 when a finding has error severity, 2 when FILE cannot be read or parsed,
+3 when --server cannot reach GitLab.
+"""
 
 from __future__ import annotations
 
-from mlci.errors import UsageError
+
+def _input(text: str) -> tuple[str, object]:
+    import argparse
+
+    import yaml
+
+    name, sep, raw = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else raw
+    except yaml.YAMLError:
+        value = raw
+    return name.strip(), value
 
 
 def configure(parser) -> None:
-    parser.add_argument("rest", nargs="*")
+    parser.add_argument("file", nargs="?", default=".gitlab-ci.yml", metavar="FILE",
+                        help="CI file to check (default: .gitlab-ci.yml)")
+    parser.add_argument("--format", choices=["text", "json", "codequality"], default="text",
+                        help="report format; codequality is GitLab's Code Quality JSON (artifacts:reports:codequality)")
+    parser.add_argument("--output", metavar="FILE", help="write the report here (a summary still goes to stdout)")
+    parser.add_argument("--input", dest="inputs", action="append", default=[], type=_input, metavar="NAME=VALUE",
+                        help="an input for FILE's own spec:inputs header (YAML-typed, repeatable)")
+    parser.add_argument("--root", metavar="DIR",
+                        help="repository root for include:local (default: the nearest parent of FILE with .git)")
+    parser.add_argument("--server", action="store_true",
+                        help="also ask the project's GitLab CI lint API (needs gitlab.url/project and a token)")
+
+
+def _server_findings(result, ctx):
+    import yaml
+
+    from mlci.adapters.gitlab import GitLabClient
+    from mlci.lint.findings import Finding
+    from mlci.lint.source import Location
+
+    client = GitLabClient.from_config(ctx.config(), ctx.env)
+    answer = client.ci_lint(yaml.safe_dump(result.server_content, sort_keys=False))
+    where = Location(result.file, 1, 1)
+    findings = [Finding.make("server-lint", f"GitLab: {message}", where) for message in answer["errors"]]
+    findings += [Finding.make("server-lint", f"GitLab: {message}", where, severity="warning")
+                 for message in answer["warnings"]]
+    if not answer["valid"] and not answer["errors"]:
+        findings.append(Finding.make("server-lint", "GitLab reports the configuration as invalid", where))
+    return findings
 
 
 def run(args, ctx) -> int:
-    raise UsageError("mlci lint is not implemented yet")
+    from pathlib import Path
+
+    from mlci.lint import lint_file
+    from mlci.lint.output import FORMATS, as_text, summary
+    from mlci.outputs import atomic_write
+
+    path = Path(args.file)
+    result = lint_file(path, root=Path(args.root) if args.root else None, inputs=dict(args.inputs))
+    if args.server:
+        result.findings = sorted(result.findings + _server_findings(result, ctx), key=lambda f: f.sort_key())
+    report = FORMATS[args.format](result)
+    if args.output:
+        atomic_write(args.output, report)
+        ctx.info(as_text(result).rstrip("\n"))
+        ctx.info(f"report ({args.format}) written to {args.output}")
+    elif args.format == "text":
+        ctx.info(report.rstrip("\n"))
+    else:
+        ctx.info(report.rstrip("\n"))
+        if not ctx.quiet:
+            print(summary(result), file=ctx.stderr)
+    return 1 if result.errors else 0

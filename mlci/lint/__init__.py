@@ -1,1 +1,68 @@
-"""mlci.lint"""
+"""`mlci lint`: a .gitlab-ci.yml checked the way GitLab builds it, plus ML-specific rules.
+
+lint_file() resolves include:local (with spec:inputs), merges, resolves
+!reference, extends and default:, validates against GitLab's CI schema and
+runs the rules in mlci.lint.rules. It raises ConfigError only when the file
+itself cannot be read or parsed; everything else is a Finding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlci.lint.findings import RULES, Finding, Rule
+
+__all__ = ["RULES", "Finding", "LintResult", "Rule", "find_root", "lint_file"]
+
+
+@dataclass
+class LintResult:
+    file: str
+    findings: list[Finding] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    jobs: list[str] = field(default_factory=list)
+    schema: str = ""
+    merged: dict[str, Any] = field(default_factory=dict)
+    server_content: dict[str, Any] = field(default_factory=dict)  # merged config for GitLab's lint API
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def find_root(path: Path) -> Path:
+    """The repository root that include:local paths are relative to: the nearest parent with .git."""
+    start = path.resolve().parent
+    for candidate in (start, *start.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return start
+
+
+def lint_file(path: Path, *, root: Path | None = None, inputs: dict[str, Any] | None = None) -> LintResult:
+    from mlci.lint import rules, schema
+    from mlci.lint.resolve import load_pipeline
+
+    root = root or find_root(path)
+    pipeline = load_pipeline(path, root=root, inputs=inputs)
+    findings = list(pipeline.findings)
+    if pipeline.header is not None:
+        header_data = {"spec": pipeline.header.data.get("spec")}
+        findings.extend(schema.validate(header_data, pipeline.header.where, header=True))
+    findings.extend(schema.validate(pipeline.data, pipeline.where))
+    findings.extend(rules.check(pipeline))
+    unique = sorted(set(findings), key=Finding.sort_key)
+    # What GitLab's lint API gets: local includes inlined, the includes we could not fetch left to GitLab.
+    server_content = {k: v for k, v in pipeline.data.items() if k != "include"}
+    if pipeline.unresolved_includes:
+        server_content = {"include": [entry for entry, _ in pipeline.unresolved_includes], **server_content}
+    return LintResult(
+        file=pipeline.main_file, findings=unique, files=pipeline.files, jobs=sorted(pipeline.jobs),
+        schema=schema.schema_source(), merged=pipeline.data, server_content=server_content,
+    )

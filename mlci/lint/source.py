@@ -1,0 +1,168 @@
+"""GitLab CI YAML as data that remembers where each value came from.
+
+GitLab files differ from plain YAML in three ways this loader handles: an
+optional `spec:` header document before `---`, the `!reference [job, key]`
+tag, and `$[[ inputs.x ]]` interpolation (done while building, so keys that
+are interpolated get their final names and still keep their line numbers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from mlci.errors import ConfigError
+
+Path_ = tuple  # tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Location:
+    file: str
+    line: int
+    column: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """`!reference [.job, key, ...]`: replaced by the value it points to once files are merged."""
+
+    target: tuple[str, ...]
+    location: Location
+
+
+@dataclass
+class Document:
+    """One YAML document: plain data plus the location of every node (keyed by its path)."""
+
+    data: Any
+    file: str
+    marks: dict[Path_, Location] = field(default_factory=dict)
+
+    def where(self, path: Path_) -> Location:
+        probe = tuple(path)
+        while probe:
+            if probe in self.marks:
+                return self.marks[probe]
+            probe = probe[:-1]
+        return self.marks.get((), Location(self.file, 1, 1))
+
+
+class _GitLabLoader(yaml.SafeLoader):
+    """SafeLoader that composes `!reference` sequences instead of rejecting the tag."""
+
+
+Interpolator = Callable[[str, Location], Any]
+
+
+class _Builder:
+    def __init__(self, file: str, interpolate: Interpolator | None):
+        self.file = file
+        self.interpolate = interpolate
+        self.marks: dict[Path_, Location] = {}
+        self.duplicates: list[tuple[str, Location]] = []
+        self._constructor = yaml.SafeLoader("")
+
+    def location(self, node: yaml.Node) -> Location:
+        return Location(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def build(self, node: yaml.Node, path: Path_ = ()) -> Any:
+        here = self.location(node)
+        self.marks[path] = here
+        if node.tag == "!reference":
+            if not isinstance(node, yaml.SequenceNode) or not all(isinstance(i, yaml.ScalarNode) for i in node.value):
+                raise ConfigError("!reference takes a list of names, e.g. !reference [.setup, script]",
+                                  location=str(here))
+            return Reference(tuple(str(item.value) for item in node.value), here)
+        if isinstance(node, yaml.MappingNode):
+            self._constructor.flatten_mapping(node)
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = self.scalar(key_node)
+                if not isinstance(key, (str, int, float, bool)):
+                    raise ConfigError("mapping keys must be plain scalars", location=str(self.location(key_node)))
+                if key in result:
+                    self.duplicates.append((str(key), self.location(key_node)))
+                result[key] = self.build(value_node, (*path, key))
+                self.marks.setdefault((*path, key), self.location(key_node))
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
+        return self.scalar(node)
+
+    def scalar(self, node: yaml.Node) -> Any:
+        if not isinstance(node, yaml.ScalarNode):
+            raise ConfigError("mapping keys must be plain scalars", location=str(self.location(node)))
+        try:
+            value = self._constructor.construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError as exc:
+            raise ConfigError(f"unsupported YAML value: {exc.problem}", location=str(self.location(node))) from None
+        if isinstance(value, str) and self.interpolate is not None and "$[[" in value:
+            return self.interpolate(value, self.location(node))
+        return value
+
+
+@dataclass
+class SourceFile:
+    """A GitLab CI file: an optional `spec:` header and the configuration body."""
+
+    path: str
+    header: Document | None
+    body_node: yaml.Node | None
+    duplicates: list[tuple[str, Location]] = field(default_factory=list)
+
+    def body(self, interpolate: Interpolator | None = None) -> Document:
+        if self.body_node is None:
+            return Document({}, self.path, {(): Location(self.path, 1, 1)})
+        builder = _Builder(self.path, interpolate)
+        data = builder.build(self.body_node)
+        self.duplicates.extend(builder.duplicates)
+        return Document(data, self.path, builder.marks)
+
+
+def _yaml_error(exc: yaml.YAMLError, file: str) -> ConfigError:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    location = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else file
+    problem = getattr(exc, "problem", None) or str(exc)
+    return ConfigError(f"invalid YAML: {problem}", location=location)
+
+
+def parse_source(text: str, file: str) -> SourceFile:
+    """Split a CI file into header and body nodes. A first document holding only `spec:` is the header."""
+    try:
+        nodes = list(yaml.compose_all(text, Loader=_GitLabLoader))
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, file) from None
+    header = None
+    if len(nodes) >= 2:
+        first = nodes[0]
+        if first is None or not _is_header(first):
+            line = first.start_mark.line + 1 if first is not None else 1
+            raise ConfigError("a file with two YAML documents must start with a `spec:` header",
+                              location=f"{file}:{line}:1")
+        builder = _Builder(file, None)
+        header = Document(builder.build(first), file, builder.marks)
+        nodes = nodes[1:]
+    if len(nodes) > 1:
+        extra = nodes[1]
+        line = extra.start_mark.line + 1 if extra is not None else 1
+        raise ConfigError("a CI file holds at most a `spec:` header and one configuration document",
+                          location=f"{file}:{line}:1")
+    source = SourceFile(file, header, nodes[0] if nodes else None)
+    if header is not None and not isinstance(header.data, dict):
+        raise ConfigError("the header must be a mapping with `spec:`", location=str(header.where(())))
+    return source
+
+
+def _is_header(node: yaml.Node) -> bool:
+    return (
+        isinstance(node, yaml.MappingNode)
+        and len(node.value) >= 1
+        and all(isinstance(k, yaml.ScalarNode) and k.value == "spec" for k, _ in node.value)
+    )
