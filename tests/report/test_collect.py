@@ -67,7 +67,8 @@ def test_history_plots_default_to_the_metrics_the_gate_checks(tmp_path, report_s
     ]
 
 
-def test_without_a_run_id_mlflow_is_not_contacted(tmp_path):
+def test_without_a_run_id_mlflow_is_not_contacted(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no ./mlci.yml of the repo
     config = load_effective(None, env={"MLCI_MODEL_NAME": "churn",
                                        "MLFLOW_TRACKING_URI": "http://127.0.0.1:9/unreachable"})
     got = collect.gather(config, {}, MR, tmp_path)
