@@ -1,12 +1,12 @@
 import pytest
 
-from tests.registry.store import build_store
+from tests.registry.store import shared_store
 
 
 @pytest.fixture(scope="session")
 def trained_store(tmp_path_factory):
     """Real sklearn models logged into a real sqlite MLflow store (once per worker)."""
-    return build_store(tmp_path_factory.mktemp("mlflow-store"), with_slow=False)
+    return shared_store(tmp_path_factory)
 
 
 @pytest.fixture

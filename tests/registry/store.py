@@ -7,9 +7,20 @@ the database, and the artifact root (MLflow would otherwise default to
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+# MLflow 3 sends usage telemetry unless told not to; without internet each
+# event can stall for seconds. GitLab runners set GITLAB_CI, which MLflow
+# already treats as "off"; tests must say so themselves. DO_NOT_TRACK survives
+# the clean_env fixture (which drops MLFLOW_*).
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+
+_BUILT: dict[str, TrainedStore] = {}
 
 
 @dataclass
@@ -20,6 +31,29 @@ class TrainedStore:
     runs: dict[str, str] = field(default_factory=dict)  # label -> run id
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     sample_csv: Path | None = None
+
+
+@contextlib.contextmanager
+def use_tracking_uri(uri: str):
+    """Point MLflow's fluent API at uri, then restore the previous setting exactly.
+
+    get_tracking_uri() returns the resolved default (./mlflow.db); setting that
+    back would make MLflow create a database in the current directory.
+    """
+    import mlflow
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    previous_uri = tracking_utils._tracking_uri
+    previous_env = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        tracking_utils._tracking_uri = previous_uri
+        if previous_env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = previous_env
 
 
 def _slow_model_class():
@@ -85,9 +119,7 @@ def build_store(root: Path, *, with_slow: bool = True) -> TrainedStore:
         ),
     }
 
-    previous_uri = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    try:
+    with use_tracking_uri(uri):
         for label, model in models.items():
             with mlflow.start_run(experiment_id=experiment_id, run_name=label) as run:
                 metrics = _score(model, frame_test, y_test, slices)
@@ -101,9 +133,10 @@ def build_store(root: Path, *, with_slow: bool = True) -> TrainedStore:
             store.metrics[label] = metrics
         if with_slow:
             with mlflow.start_run(experiment_id=experiment_id, run_name="slow") as run:
-                # Same quality as the good model on paper, but 30 ms per call.
+                # Same quality as the good model on paper, but 150 ms per call:
+                # far above any budget a loaded CI machine could make a fast model miss.
                 mlflow.log_metrics(store.metrics["good"])
-                mlflow.pyfunc.log_model(name="model", python_model=_slow_model_class()(0.03),
+                mlflow.pyfunc.log_model(name="model", python_model=_slow_model_class()(0.15),
                                         input_example=frame_test.head(5), pip_requirements=["mlflow"])
             store.runs["slow"] = run.info.run_id
             store.metrics["slow"] = store.metrics["good"]
@@ -111,6 +144,11 @@ def build_store(root: Path, *, with_slow: bool = True) -> TrainedStore:
         with mlflow.start_run(experiment_id=experiment_id, run_name="no-model") as run:
             mlflow.log_metrics(store.metrics["good"])
         store.runs["no-model"] = run.info.run_id
-    finally:
-        mlflow.set_tracking_uri(previous_uri)
     return store
+
+
+def shared_store(tmp_path_factory) -> TrainedStore:
+    """One store per test process, shared by tests/registry and tests/gate."""
+    if "store" not in _BUILT:
+        _BUILT["store"] = build_store(tmp_path_factory.mktemp("mlflow-store"))
+    return _BUILT["store"]

@@ -17,6 +17,7 @@ from pytest_httpserver import HTTPServer
 from mlci.adapters.ci_env import CiEnv
 from mlci.adapters.mlflow import Registry, is_gitlab_mlflow, redact_uri
 from mlci.errors import ExternalServiceError
+from tests.registry.store import use_tracking_uri
 
 CI = CiEnv(user_login="bob", pipeline_id="12", job_id="34", commit_sha="cafe")
 ALIAS_PATH = "/api/2.0/mlflow/registered-models/alias"
@@ -172,18 +173,14 @@ def test_real_mlflow_server_alias_mode_end_to_end(mlflow_server, tmp_path, clean
     import mlflow
     from sklearn.dummy import DummyClassifier
 
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(mlflow_server)
-    try:
-        run_ids = []
+    run_ids = []
+    with use_tracking_uri(mlflow_server):
         for strategy in ("most_frequent", "prior"):
             with mlflow.start_run() as run:
                 mlflow.log_metric("accuracy", 0.5)
                 model = DummyClassifier(strategy=strategy).fit([[0], [1]], [0, 1])
                 mlflow.sklearn.log_model(model, name="model", pip_requirements=["scikit-learn"])
             run_ids.append(run.info.run_id)
-    finally:
-        mlflow.set_tracking_uri(previous)
 
     registry = Registry(mlflow_server, ci=CI)
     assert registry.mode == "alias"
