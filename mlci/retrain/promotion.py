@@ -19,8 +19,15 @@ def first_environment(config) -> str:
     from mlci.deploy.settings import load_settings
 
     settings = load_settings(config)
-    if not settings.environments:
-        raise config.error(("deploy",), "on-pass: promote-staging needs at least one deploy environment")
+    if len(settings.environments) < 2:
+        # The only environment is also the last one, which carries the champion: never automatic.
+        only = settings.environments[0].name if settings.environments else "none"
+        raise config.error(
+            ("retrain", "on-pass"),
+            f"on-pass: promote-staging needs a staging environment before production, but deploy.environments "
+            f"has only '{only}'; promoting there would replace the champion without a manual step",
+            hint="add an environment before the last one in deploy.environments, or use on-pass: merge-request",
+        )
     return settings.environments[0].name
 
 

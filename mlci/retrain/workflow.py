@@ -133,6 +133,19 @@ def _child_spec(args, ctx, config, ci, settings: RetrainSettings):
     )
 
 
+def _check_on_pass(ctx, config, settings: RetrainSettings) -> None:
+    """Catch what would make conclude fail before hours of GPU training, not after."""
+    if settings.on_pass == "promote-staging":
+        from mlci.retrain.promotion import first_environment
+
+        first_environment(config)
+    elif settings.on_pass == "merge-request":
+        variable = config.get("gitlab", "token-variable") or "MLCI_GITLAB_TOKEN"
+        if not ctx.env.get(variable):
+            ctx.warn(f"retrain.on-pass is merge-request but {variable} is not set here; the conclude job "
+                     "needs a project access token with api scope to open the merge request")
+
+
 def run_decide(args, ctx) -> int:
     from mlci.adapters.ci_env import read_ci_env
     from mlci.retrain.child_pipeline import build_child_pipeline, render_child_pipeline
@@ -145,6 +158,7 @@ def run_decide(args, ctx) -> int:
     force = bool(args.force or _flag(ctx.env, "MLCI_FORCE_RETRAIN"))
     now = _now(args.now)
     spec = _child_spec(args, ctx, config, ci, settings)  # bad flags fail before any network call
+    _check_on_pass(ctx, config, settings)
 
     from mlci.adapters.mlflow import Registry
 

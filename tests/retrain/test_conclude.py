@@ -319,3 +319,23 @@ def test_only_local_report_images_are_rewritten():
     rewritten = replace_images(text, {"report-plots/roc.png": "https://gitlab.example.com/uploads/x/roc.png"})
     assert rewritten.count("https://gitlab.example.com/uploads/x/roc.png") == 2
     assert "](../../etc/passwd)" in rewritten and "](https://cdn.example.com/a.png)" in rewritten
+
+
+def test_promote_staging_never_auto_deploys_the_only_environment(
+    project, mlflow_store, model_name, run_cli, clean_env
+):
+    deployed = project.root / "deployed.txt"
+    project.write_data({
+        "model": {"name": model_name},
+        "mlflow": {"tracking-uri": mlflow_store.uri},
+        "deploy": {"environments": [{"name": "production", "target": "command", "command": f"touch {deployed}"}]},
+        "retrain": {"on-pass": "promote-staging"},
+    })
+    version = mlflow_store.add_version(model_name)
+    _gate_env(clean_env, model_name, version)
+
+    code, _, err = run_cli(*project.cli("retrain", "conclude"))
+
+    assert code == 2
+    assert "has only 'production'" in err and "mlci.yml:" in err
+    assert not deployed.exists() and "champion" not in mlflow_store.aliases(model_name)

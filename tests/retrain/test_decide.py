@@ -255,3 +255,27 @@ def test_drift_notification_only_when_drift_was_detected(
         assert posted[0]["event"] == "drift" and posted[0]["model"] == model_name and posted[0]["retrain"] is True
     else:
         assert posted == []
+
+
+def test_on_pass_problems_surface_before_training(project, mlflow_store, model_name, run_cli):
+    project.write_data({
+        "model": {"name": model_name},
+        "mlflow": {"tracking-uri": mlflow_store.uri},
+        "deploy": {"environments": [{"name": "production"}]},
+        "retrain": {"on-pass": "promote-staging"},
+    })
+
+    code, _, err = run_cli(*project.cli("retrain", "decide", "--force"))
+
+    assert code == 2 and "has only 'production'" in err
+    assert not (project.out / "retrain-pipeline.yml").exists()
+
+
+def test_merge_request_mode_warns_early_about_a_missing_token(project, mlflow_store, model_name, run_cli):
+    _config(project, mlflow_store, model_name, **{"on-pass": "merge-request"})
+
+    code, _, err = run_cli(*project.cli("retrain", "decide", "--force"))
+
+    assert code == 0
+    assert "MLCI_GITLAB_TOKEN is not set" in err
+    assert "mlci-report" in (project.out / "retrain-pipeline.yml").read_text()
