@@ -1,13 +1,136 @@
-"""`mlci smoke-test` (not implemented yet)."""
+"""`mlci smoke-test [--url URL | --env ENV]`: call the served model and check answers and latency."""
 
 from __future__ import annotations
 
-from mlci.errors import UsageError
+import re
 
 
 def configure(parser) -> None:
-    parser.add_argument("rest", nargs="*")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--url", help="model server base URL (serves /ping and /invocations)")
+    where.add_argument(
+        "--env", metavar="ENV",
+        help="environment to test: its configured url, else the server mlci deploy started, else $MLCI_DEPLOY_URL",
+    )
+    parser.add_argument("--name", metavar="ENV", help="environment name for the artifacts when testing a --url")
+    parser.add_argument("--payload", metavar="FILE", help="JSON request body posted as-is to /invocations")
+    parser.add_argument("--data", metavar="FILE", help="CSV/Parquet/JSON-lines file; the first --rows rows are sent")
+    parser.add_argument("--rows", type=int, metavar="N", help="rows taken from --data (default 5)")
+    parser.add_argument("--requests", type=int, metavar="N", help="requests for the latency measurement (default 20)")
+    parser.add_argument(
+        "--p95-budget-ms", type=float, metavar="X", help="largest acceptable p95 latency (default 1000)"
+    )
+    parser.add_argument("--p50-budget-ms", type=float, metavar="X", help="largest acceptable median latency")
+    parser.add_argument("--expect", metavar="FILE", help="JSON file with the expected predictions")
+    parser.add_argument("--wait", type=float, metavar="S", help="seconds to wait for /ping (default 120)")
+
+
+def _resolve_url(args, ctx, settings) -> tuple[str, str]:
+    """(base URL, environment name for the artifacts)."""
+    from mlci.deploy.serve import read_state
+    from mlci.errors import UsageError
+
+    deployed_url = ctx.env.get("MLCI_DEPLOY_URL", "").strip()
+    deployed_env = ctx.env.get("MLCI_ENVIRONMENT", "").strip()
+    if args.url:
+        return args.url, args.name or deployed_env or "adhoc"
+    if args.env:
+        environment = settings.get(args.env)
+        if environment.url:
+            return environment.url, args.env
+        if environment.target == "mlflow-serve":
+            state = read_state(settings.state_dir, args.env)
+            if state is not None:
+                return state.url, args.env
+        if deployed_url and deployed_env in ("", args.env):
+            return deployed_url, args.env
+        raise UsageError(
+            f"no URL for environment '{args.env}': no url in mlci.yml, no server recorded by mlci deploy, "
+            "and no MLCI_DEPLOY_URL",
+            hint="let the smoke-test job `needs:` the deploy job (its dotenv passes MLCI_DEPLOY_URL), or pass --url",
+        )
+    if deployed_url:
+        return deployed_url, args.name or deployed_env or "adhoc"
+    raise UsageError("smoke-test needs --url URL or --env ENV (or MLCI_DEPLOY_URL from a deploy job's dotenv)")
 
 
 def run(args, ctx) -> int:
-    raise UsageError("mlci smoke-test is not implemented yet")
+    from pathlib import Path
+
+    from mlci.deploy import probe, smoke
+    from mlci.deploy.settings import load_settings, smoke_defaults
+    from mlci.errors import CheckFailed, ConfigError, ExternalServiceError, UsageError
+    from mlci.outputs import write_json
+    from mlci.outputs.junit import write_junit
+
+    settings = load_settings(ctx.config())
+    if args.env and settings.get(args.env) is None:
+        raise UsageError(f"unknown environment '{args.env}'; configured environments: {', '.join(settings.names)}")
+    url, env_name = _resolve_url(args, ctx, settings)
+    url = url.rstrip("/")
+    env_name = re.sub(r"[^A-Za-z0-9_.-]+", "-", env_name) or "adhoc"
+    configured = settings.get(args.env).smoke if args.env else smoke_defaults()
+
+    def pick(flag, key):
+        return flag if flag is not None else configured.get(key)
+
+    def config_path(key):
+        value = configured.get(key)
+        return None if value is None else settings.base_dir / value
+
+    rows = pick(args.rows, "rows")
+    requests = pick(args.requests, "requests")
+    if rows < 1 or requests < 1:
+        raise UsageError("--rows and --requests must be at least 1")
+    # Flags beat mlci.yml; a payload beats data rows.
+    payload_file = Path(args.payload) if args.payload else None if args.data else config_path("payload")
+    data_file = Path(args.data) if args.data else None if args.payload else config_path("data")
+    if payload_file is not None:
+        payload, source = probe.load_json_file(payload_file, "smoke-test payload"), str(payload_file)
+    elif data_file is not None:
+        payload = probe.rows_payload(data_file, rows=rows, drop_columns=configured["drop-columns"])
+        source = str(data_file)
+    else:
+        raise ConfigError(
+            "the smoke test has nothing to send: no --payload or --data, and no smoke.payload or smoke.data "
+            f"for environment '{env_name}' in mlci.yml",
+            hint="point deploy.environments[].smoke.data at a few rows of your data (labels in drop-columns)",
+        )
+    expect_path = Path(args.expect) if args.expect else config_path("expect")
+    expected = probe.load_expected(expect_path) if expect_path else None
+
+    json_path = ctx.out_path(f"smoke-{env_name}.json")
+    junit_path = ctx.out_path(f"smoke-{env_name}.junit.xml")
+    try:
+        ready_after = probe.wait_for_ping(url, wait=pick(args.wait, "wait"))
+    except ExternalServiceError as exc:
+        unreachable = smoke.SmokeResult(
+            url=url, environment=env_name, latency={}, requests=0,
+            checks=[smoke.SmokeCheck("ping", False, exc.message)],
+        )
+        write_json(json_path, smoke.to_json(unreachable, payload_source=source))
+        write_junit(junit_path, [smoke.to_junit(unreachable)])
+        raise
+    ctx.info(f"{url}/ping answered after {ready_after:.1f} s; sending {requests} requests from {source}")
+    observations = probe.post_invocations(url, payload, count=requests, timeout=float(configured["request-timeout"]))
+    result = smoke.evaluate(
+        observations,
+        url=url,
+        environment=env_name,
+        expected_rows=smoke.payload_rows(payload),
+        expected_predictions=expected,
+        tolerance=float(configured["tolerance"]),
+        p95_budget_ms=pick(args.p95_budget_ms, "p95-budget-ms"),
+        p50_budget_ms=pick(args.p50_budget_ms, "p50-budget-ms"),
+    )
+    result.checks.insert(0, smoke.SmokeCheck("ping", True, f"/ping answered 200 after {ready_after:.1f} s"))
+    write_json(json_path, smoke.to_json(result, payload_source=source))
+    write_junit(junit_path, [smoke.to_junit(result)])
+    for check in result.checks:
+        mark = {True: "PASS", False: "FAIL", None: "SKIP"}[check.passed]
+        ctx.info(f"{mark} {check.name}: {check.message}")
+    if not result.passed:
+        failed = ", ".join(check.name for check in result.failures)
+        raise CheckFailed(f"smoke test of {url} failed: {failed}", hint=f"details in {json_path}")
+    ctx.info(f"smoke test of '{env_name}' passed ({url})")
+    return 0
