@@ -209,3 +209,32 @@ def test_html_report_is_a_standalone_page_with_relative_images():
     assert '<td class="better">▲ +0.0207 (+2.27%) better</td>' in page
     assert '<td class="worse">▲ +2.5 (+25.00%) worse</td>' in page
     assert "http://" not in page.split("<body>")[1].split("https://")[0]  # no external assets before content
+
+
+def test_gate_json_written_by_mlci_gate_reads_back_rule_by_rule():
+    """Contract with the gate: its real json_payload, not a hand-written imitation."""
+    from mlci.config import Config
+    from mlci.gate.core import ModelEvidence, evaluate
+    from mlci.gate.policy import policy_from_config
+    from mlci.gate.render import GateReport, json_payload
+
+    config = Config(data={"model": {"metrics-direction": {}}, "gate": {"on-no-champion": "absolute-only", "rules": [
+        {"metric": "accuracy", "min": 0.95},
+        {"metric": "accuracy_slice_*", "min": 0.8},
+        {"metric": "val_loss", "direction": "lower", "max-regression-pct": 5},
+        {"metric": "f1", "min": 0.99, "severity": "warn"},
+    ]}})
+    candidate = ModelEvidence({"accuracy": 0.93, "accuracy_slice_eu": 0.9, "accuracy_slice_us": 0.7,
+                               "val_loss": 0.2, "f1": 0.9}, run_id="r1")
+    champion = ModelEvidence({"val_loss": 0.25}, run_id="r0", version="3")
+    result = evaluate(policy_from_config(config), candidate, champion)
+    doc = json_payload(GateReport(result=result, model="churn", candidate=candidate, champion=champion))
+
+    section = sections.gate_section(doc)
+
+    assert section.status == "failed"
+    statuses = {row[0]: row[1] for row in section.table.rows}
+    assert len(statuses) == 4  # a glob rule's per-metric checks are not counted as extra rules
+    assert sorted(statuses.values()) == ["failed", "failed", "passed", "warning"]
+    accuracy = next(row for row in section.table.rows if row[0].startswith("accuracy") and "*" not in row[0])
+    assert accuracy[1:5] == ("failed", "error", "0.93", "0.95")
