@@ -238,3 +238,27 @@ def test_gate_json_written_by_mlci_gate_reads_back_rule_by_rule():
     assert sorted(statuses.values()) == ["failed", "failed", "passed", "warning"]
     accuracy = next(row for row in section.table.rows if row[0].startswith("accuracy") and "*" not in row[0])
     assert accuracy[1:5] == ("failed", "error", "0.93", "0.95")
+
+
+def test_data_check_json_written_by_mlci_data_check_reads_back():
+    """Contract with the data check: its real to_json payload."""
+    from mlci.data.check import Example, FileResult, RuleResult
+    from mlci.data.report import CheckSummary, to_json
+
+    rules = [
+        RuleResult("age not null", "not-null", "error", "passed", column="age"),
+        RuleResult("age in range", "range", "error", "failed", column="age", failing_rows=2, failing_fraction=0.02,
+                   examples=[Example(3, "-1"), Example(7, "999")]),
+        RuleResult("plan allowed", "allowed", "warn", "failed", column="plan", failing_rows=1, failing_fraction=0.01),
+        RuleResult("fresh", "freshness", "error", "skipped", message="no timestamp column"),
+    ]
+    doc = to_json(CheckSummary([FileResult("data/train.csv", "train", "csv", 100, 0.01, rules)]))
+
+    section = sections.data_check_section(doc)
+
+    assert section.status == "failed"
+    assert section.headline == "4 rules: 1 failed, 1 warning, 1 passed, 1 skipped"
+    assert section.table.rows == (
+        ("data/train.csv", "age in range", "failed", "2 (2.00%)", "row 3: -1; row 7: 999"),
+        ("data/train.csv", "plan allowed", "warning", "1 (1.00%)", ""),
+    )
