@@ -37,7 +37,7 @@ def configure(parser) -> None:
                         "(default: $MLCI_SETUP_COMMAND)")
     decide.add_argument("--data-job", default=DEFAULT_DATA_JOB, metavar="JOB",
                         help=f"parent job whose artifacts the training job downloads (default {DEFAULT_DATA_JOB}; "
-                        "'' for none)")
+                        "'none' for none)")
     decide.add_argument("--train-retry", type=int, default=2, choices=range(0, 3), metavar="{0,1,2}",
                         help="retries of the training job after runner/infrastructure failures (default 2)")
     decide.add_argument("--force", action="store_true", help="retrain regardless (same as MLCI_FORCE_RETRAIN=true)")

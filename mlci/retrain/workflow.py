@@ -127,7 +127,7 @@ def _child_spec(args, ctx, config, ci, settings: RetrainSettings):
         out_dir=str(ctx.out_dir).rstrip("/") or "mlci-out",
         variables=variables,
         parent_pipeline_id=ci.pipeline_id,
-        data_job=args.data_job or "",
+        data_job="" if args.data_job.strip().lower() in ("", "none") else args.data_job.strip(),
         train_retry_max=args.train_retry,
         with_report=settings.on_pass == "merge-request",
     )

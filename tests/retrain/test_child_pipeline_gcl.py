@@ -32,7 +32,7 @@ stages: [decide, run]
 decide:
   stage: decide
   script:
-    - mlci retrain decide --train-command "python train.py" --data-job ""
+    - mlci retrain decide --train-command "python train.py" --data-job none
   artifacts:
     paths: [mlci-out/]
     reports:

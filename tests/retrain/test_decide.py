@@ -182,6 +182,26 @@ def test_bad_train_timeout_fails_before_any_network_call(project, model_name, ru
     assert "--train-timeout" in err
 
 
+def test_template_style_empty_flags_fall_back_and_data_job_can_be_switched_off(
+    project, mlflow_store, model_name, run_cli, clean_env
+):
+    _config(project, mlflow_store, model_name)
+    clean_env.setenv("CI_PIPELINE_ID", "55")
+    clean_env.setenv("MLCI_SETUP_COMMAND", "pip install mlci")
+
+    code, _, err = run_cli(*project.cli(
+        "retrain", "decide", "--force", "--image", "", "--train-tags", "", "--train-timeout", "",
+        "--train-command", "", "--setup-command", "", "--data-job", "none",
+    ))
+
+    assert code == 0, err
+    train = _outputs(project)[2]["mlci-train"]
+    assert "image" not in train and "tags" not in train and "timeout" not in train
+    assert train["script"] == ["mlci train"]
+    assert train["before_script"] == ["pip install mlci"]
+    assert train["needs"] == []
+
+
 def test_train_command_as_argv_is_quoted_safely(project, mlflow_store, model_name, run_cli):
     _config(project, mlflow_store, model_name)
 
