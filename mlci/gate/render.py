@@ -116,7 +116,9 @@ def markdown(report: GateReport) -> str:
         status = _ICONS.get(v.status, v.status)
         if v.status == FAILED and not v.blocking:
             status = "⚠️ failed (non-blocking)"
-        threshold = f"{v.comparison} {_fmt(v.threshold)}".strip() if v.threshold is not None else ""
+        # Absolute comparisons already carry their bounds (">= 0.8 and <= 0.99").
+        threshold = v.comparison if "relative" not in v.kind else (
+            f"{v.comparison} {_fmt(v.threshold)}" if v.threshold is not None else "")
         lines.append(f"| {_cell(v.rule)} | {status} | {_fmt(v.observed)} | {_fmt(v.champion)} | "
                      f"{_cell(threshold)} | {_cell(v.reason)} |")
     return "\n".join(lines) + "\n"

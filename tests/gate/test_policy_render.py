@@ -129,8 +129,8 @@ def test_markdown_escapes_table_breakers_and_has_a_row_per_verdict(tmp_path):
     text = markdown(report)
     rows = [line for line in text.splitlines() if line.startswith("| ") and "Rule" not in line]
     assert len(rows) == 2
-    assert rows[0].startswith("| pipe \\| in name | ✅ passed |")
-    assert "❌ failed" in rows[1] and "| 0.95 |" in rows[1]
+    assert rows[0].startswith("| pipe \\| in name | ✅ passed | 0.9 |  | >= 0.5 |")
+    assert "❌ failed" in rows[1] and "| 0.95 | >= 0.94 |" in rows[1]
     assert "### ❌ Model gate failed: `m`" in text
 
 
