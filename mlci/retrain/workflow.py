@@ -162,7 +162,9 @@ def run_decide(args, ctx) -> int:
 
     from mlci.adapters.mlflow import Registry
 
-    champion = Registry.from_config(config, ci).get_marker(model, "champion")
+    # The same marker the gate compares against, so "how old is the champion" means the gate's champion.
+    marker = config.get("gate", "champion-marker") or "champion"
+    champion = Registry.from_config(config, ci).get_marker(model, marker)
     champion_created = (
         datetime.fromtimestamp(champion.created_ms / 1000, tz=timezone.utc) if champion is not None else None
     )
@@ -195,7 +197,7 @@ def run_decide(args, ctx) -> int:
         "MLCI_RETRAIN_REASON": " ".join(decision.summary.split()),
     })
 
-    champion_text = f"champion v{champion.version}" if champion is not None else "no champion"
+    champion_text = f"{marker} v{champion.version}" if champion is not None else f"no {marker}"
     verdict = "retrain" if decision.retrain else "no retraining needed"
     ctx.info(f"mlci: {model}: {verdict} ({champion_text})")
     for reason in decision.reasons:

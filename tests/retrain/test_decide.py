@@ -299,3 +299,21 @@ def test_merge_request_mode_warns_early_about_a_missing_token(project, mlflow_st
     assert code == 0
     assert "MLCI_GITLAB_TOKEN is not set" in err
     assert "mlci-report" in (project.out / "retrain-pipeline.yml").read_text()
+
+
+def test_champion_age_uses_the_gates_champion_marker(project, mlflow_store, model_name, run_cli):
+    version = mlflow_store.add_version(model_name, champion=False)
+    mlflow_store.client.set_registered_model_alias(model_name, "prod-best", version)
+    project.write_data({
+        "model": {"name": model_name},
+        "mlflow": {"tracking-uri": mlflow_store.uri},
+        "gate": {"champion-marker": "prod-best"},
+        "retrain": {"max-model-age": "30d"},
+    })
+
+    code, out, err = run_cli(*project.cli("retrain", "decide", "--drift", "false"))
+
+    assert code == 0, err
+    decision = _outputs(project)[0]
+    assert decision["retrain"] is False and decision["inputs"]["champion"]["version"] == version
+    assert f"prod-best v{version}" in out
