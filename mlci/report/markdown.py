@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from mlci.report.markup import fmt_delta, fmt_number, fmt_relative, md_code, md_link, md_text
 from mlci.report.model import BETTER, SAME, WORSE, Delta, MetricRow, ReportModel, RunRef, Section, Table
 
-STATUS_ICON = {"passed": "✅", "failed": "❌", "warning": "⚠️", "skipped": "⏭️", "info": "ℹ️"}
+STATUS_ICON = {
+    "passed": "✅", "failed": "❌", "warning": "⚠️", "skipped": "⏭️", "info": "ℹ️", "drift": "⚠️", "stable": "✅",
+}
 VERDICT_ICON = {BETTER: "🟢", WORSE: "🔴", SAME: "⚪"}
 DIRECTION_ARROW = {"higher": "↑", "lower": "↓"}
 IMAGE_GROUPS = (("history", "Metric history"), ("predictions", "Predictions"), ("drift", "Drift histograms"))

@@ -156,16 +156,18 @@ def drift_histograms(drift: dict | None, limit: int = 6) -> list[PlotSpec]:
     if isinstance(columns, dict):
         columns = [{"column": k, **v} for k, v in columns.items() if isinstance(v, dict)]
     if not isinstance(columns, list):
-        return []
+        # `mlci data drift` nests columns per current dataset.
+        datasets = drift.get("datasets") if isinstance(drift.get("datasets"), list) else []
+        columns = [c for d in datasets if isinstance(d, dict) for c in d.get("columns") or []]
     specs = []
     for col in columns:
-        if not isinstance(col, dict) or not (col.get("drift") or col.get("drifted")):
+        if not isinstance(col, dict) or not (col.get("drift") is True or col.get("drifted") is True):
             continue
-        hist = col.get("histogram") if isinstance(col.get("histogram"), dict) else col
+        hist = next((col[k] for k in ("histogram", "bins") if isinstance(col.get(k), dict)), col)
         reference = hist.get("reference") or hist.get("reference_counts") or hist.get("reference_hist")
         current = hist.get("current") or hist.get("current_counts") or hist.get("current_hist")
         edges = hist.get("edges") or hist.get("bin_edges") or hist.get("bins")
-        categories = hist.get("categories")
+        categories = hist.get("categories") or hist.get("labels")
         name = str(col.get("column") or col.get("name") or "column")
         if not _numbers(reference) or not _numbers(current) or len(reference) != len(current):
             continue

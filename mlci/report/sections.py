@@ -183,7 +183,10 @@ def _examples(value: Any) -> str:
 
 
 _DRIFT_FLAGS = ("drift", "drifted", "is_drift", "detected")
-_DRIFT_STATS = ("psi", "ks", "ks_statistic", "statistic", "p_value", "pvalue", "chi2", "threshold")
+_DRIFT_STATS = (
+    "psi", "ks", "ks_statistic", "ks_pvalue", "statistic", "p_value", "pvalue", "chi2", "chi2_statistic",
+    "chi2_pvalue", "unseen_fraction",
+)
 
 
 def _drift_columns(doc: Mapping[str, Any]) -> list[dict]:
@@ -221,17 +224,25 @@ def drift_section(doc: Mapping[str, Any] | None) -> Section | None:
     for col in sorted(columns, key=lambda c: (not _is_drifted(c), str(_first(c, ("column", "name", "feature"))))):
         stats = ", ".join(f"{k}={fmt_value(col[k])}" for k in _DRIFT_STATS if k in col and col[k] is not None)
         method = _first(col, ("method", "test", "kind"))
+        reasons = col.get("reasons")
+        why = "; ".join(map(str, reasons)) if isinstance(reasons, list) else str(col.get("note") or "")
+        status = normalize_status(col.get("status"))
         rows.append((
             str(_first(col, ("column", "name", "feature"))),
             str(method or ""),
             stats,
-            "drift" if _is_drifted(col) else "stable",
+            "drift" if _is_drifted(col) else "skipped" if status == SKIPPED else "stable",
+            why,
         ))
+    reference = doc.get("reference")
+    if isinstance(reference, Mapping) and reference.get("available") is False:
+        reason = reference.get("reason") or "the reference data is unavailable"
+        return Section("drift", "Drift", INFO, f"not measured: {reason}")
     if columns:
         headline = f"{len(drifted)} of {len(columns)} columns drifted"
     else:
         headline = "drift detected" if any_drift else "no drift detected"
-    table = Table(("Column", "Method", "Statistics", "Result"), tuple(rows)) if rows else None
+    table = Table(("Column", "Method", "Statistics", "Result", "Why"), tuple(rows)) if rows else None
     return Section("drift", "Drift", WARNING if any_drift else PASSED, headline, table)
 
 

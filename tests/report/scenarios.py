@@ -118,13 +118,32 @@ DATA_CHECK = {
          ]},
     ],
 }
+
+
+def drift_column(column, kind, drift, *, reasons=(), **stats):
+    """One column as `mlci data drift` writes it into drift.json."""
+    base = {"column": column, "kind": kind, "status": "drift" if drift else "ok", "drift": drift,
+            "reasons": list(reasons), "note": "", "psi": None, "ks_statistic": None, "ks_pvalue": None,
+            "chi2_statistic": None, "chi2_pvalue": None, "unseen_fraction": None, "unseen_examples": [],
+            "reference_rows": 2000, "current_rows": 1800, "thresholds": None, "bins": None, "plot": None}
+    return {**base, **stats}
+
+
 DRIFT = {
     "version": 1,
     "drift": True,
-    "columns": [
-        {"column": "tenure", "method": "psi", "psi": 0.31, "drift": True},
-        {"column": "plan", "method": "chi2", "p_value": 0.42, "drift": False},
-    ],
+    "drifting_columns": ["tenure"],
+    "reference": {"label": "data/reference.parquet", "available": True, "reason": ""},
+    "notes": [],
+    "datasets": [{
+        "current": "data/train.parquet", "reference": "data/reference.parquet", "reference_rows": 2000,
+        "current_rows": 1800, "sampled": False, "drift": True, "notes": [],
+        "columns": [
+            drift_column("tenure", "numeric", True, reasons=["PSI 0.31 > 0.2"], psi=0.31, ks_statistic=0.18,
+                         ks_pvalue=0.0001),
+            drift_column("plan", "categorical", False, psi=0.01, unseen_fraction=0.0),
+        ],
+    }],
 }
 TRAIN = {
     "version": 1,

@@ -262,3 +262,30 @@ def test_data_check_json_written_by_mlci_data_check_reads_back():
         ("data/train.csv", "age in range", "failed", "2 (2.00%)", "row 3: -1; row 7: 999"),
         ("data/train.csv", "plan allowed", "warning", "1 (1.00%)", ""),
     )
+
+
+def test_drift_json_written_by_mlci_data_drift_reads_back():
+    """Contract with the drift check: its real to_json payload, histograms included."""
+    from mlci.data.drift import ColumnDrift, DatasetDrift, Histogram
+    from mlci.data.drift_report import DriftSummary, to_json
+    from mlci.report import plots
+
+    columns = [
+        ColumnDrift("age", "numeric", "drift", reasons=["PSI 0.40 > 0.2"], psi=0.4, ks_statistic=0.3, ks_pvalue=0.001,
+                    histogram=Histogram(["<30", "30-50", ">50"], [0.3, 0.4, 0.3], [0.1, 0.3, 0.6])),
+        ColumnDrift("plan", "categorical", "ok", psi=0.01),
+        ColumnDrift("id", "skipped", "skipped", note="identifier column"),
+    ]
+    doc = to_json(DriftSummary("ref.parquet", [DatasetDrift("cur.parquet", "ref.parquet", 100, 100, columns)]))
+
+    section = sections.drift_section(doc)
+
+    assert section.status == "warning" and section.headline == "1 of 3 columns drifted"
+    assert [row[0] for row in section.table.rows] == ["age", "id", "plan"]
+    assert section.table.rows[0][2:] == ("psi=0.4, ks_statistic=0.3, ks_pvalue=0.001", "drift", "PSI 0.40 > 0.2")
+    assert section.table.rows[1][3:] == ("skipped", "")
+    specs = plots.drift_histograms(doc)
+    assert [s.name for s in specs] == ["drift-age.png"] and specs[0].data.categories == ("<30", "30-50", ">50")
+
+    unavailable = to_json(DriftSummary("champion", [], reference_unavailable="no champion yet"))
+    assert sections.drift_section(unavailable).headline == "not measured: no champion yet"
