@@ -1,13 +1,158 @@
-"""`mlci train` (not implemented yet)."""
+"""`mlci train [--no-cache] [--max-runtime S] [--experiment NAME] [--run-name NAME] [-- CMD ARGS...]`
+
+Runs the training command inside an MLflow run, or re-uses an identical
+earlier run (same fingerprint) without starting it. Exits with the command's
+exit code; 124 when mlci's runaway guard (max-runtime, idle GPU) stopped it.
+Writes train.json and train.env.
+"""
 
 from __future__ import annotations
 
-from mlci.errors import UsageError
+import argparse
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0 seconds")
+    return value
 
 
 def configure(parser) -> None:
-    parser.add_argument("rest", nargs="*")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="train even when a FINISHED run with the same fingerprint exists")
+    parser.add_argument("--max-runtime", type=_positive_seconds, metavar="SECONDS",
+                        help="stop the command after this long (default: train.max-runtime, else CI_JOB_TIMEOUT "
+                             "minus a margin); the run is kept as KILLED and mlci exits 124")
+    parser.add_argument("--experiment", metavar="NAME",
+                        help="MLflow experiment (default: mlflow.experiment, i.e. CI_PROJECT_PATH)")
+    parser.add_argument("--run-name", metavar="NAME", help="MLflow run name (default: CI_JOB_NAME)")
+    # dest must not be "command": the top-level parser keeps the subcommand name there.
+    parser.add_argument("train_command", nargs=argparse.REMAINDER, metavar="-- CMD ARGS",
+                        help="training command (default: train.command from mlci.yml)")
+
+
+def _stdout_writer(stream):
+    buffer = getattr(stream, "buffer", None)
+
+    def write(chunk: bytes) -> None:
+        if buffer is not None:
+            stream.flush()
+            buffer.write(chunk)
+            buffer.flush()
+        else:
+            stream.write(chunk.decode("utf-8", "replace"))
+            stream.flush()
+
+    return write
 
 
 def run(args, ctx) -> int:
-    raise UsageError("mlci train is not implemented yet")
+    import time
+    from pathlib import Path
+
+    from mlci.adapters import mlflow_tracking as tracking
+    from mlci.adapters.ci_env import read_ci_env
+    from mlci.outputs import write_json
+    from mlci.outputs.dotenv import write_dotenv
+    from mlci.train import job, lineage, results
+    from mlci.train.settings import load_settings
+
+    started = time.monotonic()
+    config = ctx.config()
+    settings = load_settings(config, ctx.env, experiment_flag=args.experiment, max_runtime_flag=args.max_runtime)
+    command = job.resolve_command(args.train_command, settings, config)
+    cwd = Path.cwd()
+    target = tracking.resolve_target(settings.tracking_uri, cwd)
+    prepared = job.prepare(settings, config, command, ctx.env, cwd=cwd,
+                           exclude=[ctx.out_dir, *target.local_files()])
+    ci = read_ci_env(ctx.env)
+    ctx.info(f"fingerprint {prepared.fingerprint[:12]} (code: {prepared.code_mode}, {len(prepared.data)} data "
+             f"file(s), {len(prepared.params)} param(s))")
+
+    def write_outputs(*, run_id, experiment_id, status, exit_code, cache_hit, telemetry, killed_reason=None,
+                      reused_from=None, warnings=()):
+        write_dotenv(ctx.out_path("train.env"), results.dotenv_values(
+            run_id=run_id, experiment_id=experiment_id, artifact_path=settings.artifact_path, cache_hit=cache_hit))
+        write_json(ctx.out_path("train.json"), results.train_summary(
+            run_id=run_id, experiment_id=experiment_id, experiment=settings.experiment, tracking_uri=target.display,
+            status=status, exit_code=exit_code, duration_seconds=time.monotonic() - started,
+            fingerprint=prepared.fingerprint, cache_hit=cache_hit, artifact_path=settings.artifact_path,
+            command=lineage.command_text(command), params=prepared.params, data=[d for _, d in prepared.data],
+            telemetry=telemetry, killed_reason=killed_reason, reused_from=reused_from, warnings=warnings,
+        ))
+
+    if settings.cache and not args.no_cache:
+        hit = tracking.find_cached_run(target, settings.experiment, prepared.fingerprint, env=ctx.env)
+        if hit is not None:
+            tags = hit.tags
+            origin = tags.get("mlci.gitlab.pipeline_url") or tags.get("mlci.gitlab.pipeline_id") or "a local run"
+            ctx.info(f"cache hit: re-using FINISHED run {hit.run_id} from {origin}; training skipped "
+                     "(pass --no-cache or set train.cache: false to train anyway)")
+            if ci.pipeline_id:
+                from mlci.errors import ExternalServiceError
+
+                try:
+                    tracking.mark_reused(target, hit.run_id, ci.pipeline_id, ci.job_id, env=ctx.env)
+                except ExternalServiceError as exc:  # the hit stands; only train-select would miss the run
+                    ctx.warn(f"could not tag the re-used run for this pipeline: {exc.message}")
+            import json
+
+            try:
+                telemetry = json.loads(hit.tags.get("mlci.telemetry", "null"))
+            except ValueError:
+                telemetry = None
+            write_outputs(run_id=hit.run_id, experiment_id=hit.experiment_id, status=hit.status, exit_code=0,
+                          cache_hit=True, telemetry=telemetry, reused_from={
+                              key: tags[f"mlci.gitlab.{key}"]
+                              for key in ("pipeline_id", "pipeline_url", "job_url", "commit")
+                              if tags.get(f"mlci.gitlab.{key}")
+                          } | {"run_name": hit.run_name})
+            return 0
+
+    from mlci.train.supervisor import GuardPolicy
+    from mlci.train.wrapper import TrainRequest, run_tracked
+
+    if settings.max_runtime:
+        ctx.info(f"runaway guard: the command is stopped after {settings.max_runtime:g}s "
+                 f"({settings.max_runtime_origin})")
+    request = TrainRequest(
+        command=command,
+        experiment=settings.experiment,
+        run_name=lineage.default_run_name(args.run_name, ctx.env),
+        tags=lineage.run_tags(
+            ci_tags=ci.lineage_tags(), fingerprint=prepared.fingerprint, command=command, image=settings.image,
+            data=[d for _, d in prepared.data], code_mode=prepared.code_mode, user=ci.user_login,
+        ),
+        params=prepared.params,
+        data=prepared.data,
+        base_env=ctx.env,
+        policy=GuardPolicy(
+            max_runtime=settings.max_runtime,
+            kill_grace=settings.kill_grace,
+            idle_threshold_percent=settings.idle_threshold_percent,
+            idle_window_seconds=settings.idle_minutes * 60,
+            idle_action=settings.idle_action,
+        ),
+        telemetry_interval=settings.telemetry_interval,
+        log_data_artifacts=settings.log_data_artifacts,
+        data_artifacts_max_bytes=settings.data_artifacts_max_bytes,
+        registry_uri=settings.registry_uri,
+    )
+    result = run_tracked(
+        request, tracking.MlflowTracking(target), child_tracking_uri=target.child_uri,
+        output=_stdout_writer(ctx.stdout), info=ctx.info, warn=ctx.warn,
+    )
+    outcome = result.outcome
+    write_outputs(run_id=result.run_id, experiment_id=result.experiment_id, status=outcome.status,
+                  exit_code=outcome.exit_code, cache_hit=False, telemetry=result.telemetry,
+                  killed_reason=outcome.killed_reason, warnings=result.warnings)
+    if outcome.status == "FINISHED":
+        ctx.info(f"run {result.run_id} FINISHED in {outcome.duration_seconds:.1f}s")
+    else:
+        reason = f": {outcome.killed_reason}" if outcome.killed_reason else ""
+        ctx.error(f"run {result.run_id} {outcome.status} (exit code {outcome.exit_code}){reason}")
+    return outcome.exit_code

@@ -1,0 +1,76 @@
+"""Gathering what `mlci train` needs before it decides between a cache hit and a real run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlci.errors import ConfigError, ConfigErrors, UsageError
+from mlci.train.fingerprint import DataFile, FingerprintInputs, fingerprint
+from mlci.train.lineage import effective_params
+from mlci.train.settings import TrainSettings
+from mlci.train.sources import describe_data_file, expand_data_patterns, hash_code_paths
+
+
+@dataclass(frozen=True)
+class Prepared:
+    command: list[str] | str
+    params: dict[str, object]
+    data: list[tuple[Path, DataFile]]
+    code_mode: str
+    fingerprint: str
+
+
+def resolve_command(cli_command: Sequence[str], settings: TrainSettings, config) -> list[str] | str:
+    argv = list(cli_command)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    command: list[str] | str | None = argv or settings.command
+    if not command:
+        raise UsageError(
+            "no training command",
+            hint="pass it after `mlci train --` (e.g. mlci train -- python train.py) or set train.command in mlci.yml",
+        )
+    if isinstance(command, list):
+        program = command[0]
+        if os.sep not in program and shutil.which(program) is None:
+            where = "" if argv else f"{config.where(('train', 'command'))}: "
+            raise UsageError(f"{where}training command not found: {program!r}",
+                             hint="is it installed in the job's image, and on PATH?")
+        if os.sep in program and not os.access(program, os.X_OK):
+            raise UsageError(f"training command is not an executable file: {program!r}")
+    return command
+
+
+def prepare(
+    settings: TrainSettings,
+    config,
+    command: list[str] | str,
+    env: Mapping[str, str],
+    *,
+    cwd: Path,
+    exclude: Sequence[Path],
+) -> Prepared:
+    """Hash code and data and compute the fingerprint; every missing input is reported at once."""
+    problems: list[ConfigError] = []
+    code = hash_code_paths(settings.code_paths, cwd, exclude=exclude)
+    for spec in code.missing:
+        index = settings.code_paths.index(spec)
+        problems.append(config.error(("train", "code-paths", index), f"code path {spec!r} does not exist"))
+    files, unmatched = expand_data_patterns(settings.data, cwd)
+    for index in unmatched:
+        problems.append(config.error(
+            ("train", "data", index), f"data path {settings.data[index]!r} matches no file",
+            hint="declared data must exist when training starts (fetch it in an earlier job or a hook)",
+        ))
+    if problems:
+        raise ConfigErrors(problems)
+    data = [(path, describe_data_file(path, cwd)) for path in files]
+    params = effective_params(settings.params, env, settings.matrix_variables)
+    digest = fingerprint(FingerprintInputs(
+        code=code.digests, data=[d for _, d in data], params=params, image=settings.image, command=command,
+    ))
+    return Prepared(command=command, params=params, data=data, code_mode=code.mode, fingerprint=digest)

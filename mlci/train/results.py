@@ -1,0 +1,91 @@
+"""train.env / train.json / train-select.json payloads (pure; written by the commands)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from typing import Any
+
+from mlci.train.fingerprint import DataFile
+from mlci.train.select import Candidate, Selection
+
+
+def model_uri(run_id: str, artifact_path: str) -> str:
+    return f"runs:/{run_id}/{artifact_path.strip('/')}"
+
+
+def dotenv_values(*, run_id: str, experiment_id: str, artifact_path: str, cache_hit: bool) -> dict[str, object]:
+    """The variables later jobs get through `artifacts:reports:dotenv` (same for train and train-select)."""
+    return {
+        "MLCI_RUN_ID": run_id,
+        "MLCI_MODEL_URI": model_uri(run_id, artifact_path),
+        "MLCI_EXPERIMENT_ID": experiment_id,
+        "MLCI_CACHE_HIT": cache_hit,
+    }
+
+
+def train_summary(
+    *,
+    run_id: str,
+    experiment_id: str,
+    experiment: str,
+    tracking_uri: str,
+    status: str,
+    exit_code: int,
+    duration_seconds: float,
+    fingerprint: str,
+    cache_hit: bool,
+    artifact_path: str,
+    command: str,
+    params: Mapping[str, object],
+    data: Sequence[DataFile],
+    telemetry: Mapping[str, Any] | None,
+    killed_reason: str | None = None,
+    reused_from: Mapping[str, str] | None = None,
+    warnings: Sequence[str] = (),
+) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "experiment_id": experiment_id,
+        "experiment": experiment,
+        "tracking_uri": tracking_uri,
+        "model_uri": model_uri(run_id, artifact_path),
+        "status": status,
+        "exit_code": exit_code,
+        "killed_reason": killed_reason,
+        "duration_seconds": round(duration_seconds, 3),
+        "fingerprint": fingerprint,
+        "cache_hit": cache_hit,
+        "reused_from": dict(reused_from) if reused_from else None,
+        "command": command,
+        "params": dict(params),
+        "data": [asdict(f) for f in data],
+        "telemetry": dict(telemetry) if telemetry else None,
+        "warnings": list(warnings),
+    }
+
+
+def _candidate_json(candidate: Candidate, rank: int | None) -> dict[str, Any]:
+    return {
+        "rank": rank,
+        "run_id": candidate.run_id,
+        "run_name": candidate.run_name,
+        "metric": candidate.metric,
+        "params": dict(candidate.params),
+        "job_url": candidate.job_url,
+        "reused": candidate.reused,
+    }
+
+
+def select_summary(*, metric: str, goal: str, pipeline_id: str, experiment: str, selection: Selection,
+                   artifact_path: str) -> dict[str, Any]:
+    best = selection.best
+    return {
+        "metric": metric,
+        "goal": goal,
+        "pipeline_id": pipeline_id,
+        "experiment": experiment,
+        "selected": _candidate_json(best, 1) | {"model_uri": model_uri(best.run_id, artifact_path)} if best else None,
+        "candidates": [_candidate_json(c, i) for i, c in enumerate(selection.ranked, 1)]
+        + [_candidate_json(c, None) for c in selection.ineligible],
+    }

@@ -1,0 +1,211 @@
+"""Hashing the code and data a training run depends on (local filesystem and git).
+
+Code inside a git work tree is hashed by git blob ids, so the cost is a
+couple of `git ls-files` calls instead of reading every file; uncommitted
+edits and untracked (not ignored) files are hashed with `git hash-object`,
+which gives the same id a commit would, so "edited then reverted" matches
+the clean tree again. Outside git every file is read and sha256-hashed.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlci.train.fingerprint import DataFile
+
+CHUNK = 1 << 20
+# Directories that never hold code that decides a result, and that mlci or
+# tools write to while training (hashing them would make every run a miss).
+SKIP_DIR_NAMES = frozenset({"__pycache__", "node_modules", "mlruns", "mlartifacts", "mlci-out"})
+LINE_COUNTED_SUFFIXES = frozenset({".jsonl", ".ndjson", ".txt"})
+HEADER_SUFFIXES = frozenset({".csv", ".tsv"})
+
+
+@dataclass(frozen=True)
+class CodeHashes:
+    digests: dict[str, str]  # declared code path -> digest of everything under it
+    mode: str  # "git" or "files"
+    missing: list[str]  # declared paths that do not exist
+
+
+def _is_under(path: Path, roots: Iterable[Path]) -> bool:
+    return any(path == root or root in path.parents for root in roots)
+
+
+def _digest(entries: Iterable[tuple[str, str]]) -> str:
+    h = hashlib.sha256()
+    for name, value in sorted(entries):
+        h.update(f"{name}\0{value}\n".encode())
+    return h.hexdigest()
+
+
+def _git(base: Path, *args: str, stdin: str | None = None) -> str | None:
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(base), *args],
+            input=stdin, capture_output=True, text=True, check=False,
+        )
+    except OSError:
+        return None
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def _in_skipped_dir(dir_parts: Sequence[str]) -> bool:
+    return any(part.startswith(".") or part in SKIP_DIR_NAMES for part in dir_parts)
+
+
+def _git_entries(base: Path, spec: str, excluded: list[Path]) -> dict[str, str] | None:
+    staged = _git(base, "ls-files", "--stage", "-z", "--", spec)
+    modified = _git(base, "ls-files", "--modified", "-z", "--", spec)
+    # --directory reports a wholly untracked directory once instead of listing
+    # (say) an un-ignored virtualenv file by file; we walk the ones we keep.
+    untracked = _git(
+        base, "ls-files", "--others", "--exclude-standard", "--directory", "--no-empty-directory", "-z", "--", spec,
+    )
+    if staged is None or modified is None or untracked is None:
+        return None
+    entries: dict[str, str] = {}
+    for record in filter(None, staged.split("\0")):
+        meta, _, name = record.partition("\t")
+        entries[name] = meta.split()[1]
+    changed: set[str] = set()
+    for name in filter(None, modified.split("\0")):
+        if (base / name).is_file():
+            changed.add(name)
+        else:
+            entries.pop(name, None)  # deleted in the work tree
+    for name in filter(None, untracked.split("\0")):
+        if name.endswith("/"):
+            if not _in_skipped_dir(Path(name).parts):
+                changed.update(os.path.relpath(p, base) for p in _walk_files(base / name, excluded))
+        elif not _in_skipped_dir(Path(name).parts[:-1]):
+            changed.add(name)
+    changed = {name for name in changed if not _is_under((base / name).absolute(), excluded)}
+    # hash-object reads one path per line; a name with a newline is hashed by content instead.
+    simple = sorted(name for name in changed if "\n" not in name)
+    if simple:
+        ids = _git(base, "hash-object", "--stdin-paths", stdin="\n".join(simple) + "\n")
+        if ids is None:
+            return None
+        entries.update(zip(simple, ids.split(), strict=True))
+    for name in changed - set(simple):
+        entries[name] = file_sha256(base / name)
+    return {name: blob for name, blob in entries.items() if not _is_under((base / name).absolute(), excluded)}
+
+
+def _walk_files(root: Path, excluded: list[Path]) -> Iterable[Path]:
+    if root.is_file():
+        yield root
+        return
+    for current, dirs, files in os.walk(root):
+        here = Path(current)
+        dirs[:] = sorted(
+            d for d in dirs
+            if not d.startswith(".") and d not in SKIP_DIR_NAMES and not _is_under((here / d).absolute(), excluded)
+        )
+        for name in sorted(files):
+            if not name.endswith((".pyc", ".pyo")):
+                yield here / name
+
+
+def hash_code_paths(paths: Sequence[str], base: Path, exclude: Sequence[Path] = ()) -> CodeHashes:
+    """A digest per declared code path, independent of where the checkout lives."""
+    base = base.absolute()
+    excluded = [Path(os.path.abspath(p)) for p in exclude]
+    missing = [p for p in paths if not (base / p).exists()]
+    in_git = _git(base, "rev-parse", "--is-inside-work-tree") is not None
+    digests: dict[str, str] = {}
+    mode = "git" if in_git else "files"
+    for spec in paths:
+        if spec in missing:
+            continue
+        entries = _git_entries(base, spec, excluded) if in_git else None
+        if entries is None:
+            mode = "files"
+            entries = {
+                os.path.relpath(path, base): file_sha256(path)
+                for path in _walk_files(base / spec, excluded)
+                if not _is_under(path.absolute(), excluded)
+            }
+        digests[spec] = _digest(entries.items())
+    return CodeHashes(digests=digests, mode=mode, missing=missing)
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def expand_data_patterns(patterns: Sequence[str], base: Path) -> tuple[list[Path], list[int]]:
+    """Files named by the declared data entries, and the indexes of entries that matched nothing."""
+    files: list[Path] = []
+    unmatched: list[int] = []
+    seen: set[Path] = set()
+    for index, pattern in enumerate(patterns):
+        full = pattern if os.path.isabs(pattern) else str(base / pattern)
+        candidates = [Path(full)] if Path(full).exists() else [Path(p) for p in sorted(glob.glob(full, recursive=True))]
+        found = [f for c in candidates for f in ([c] if c.is_file() else sorted(_all_files(c)))]
+        if not found:
+            unmatched.append(index)
+        for path in found:
+            key = path.absolute()
+            if key not in seen:
+                seen.add(key)
+                files.append(path)
+    return files, unmatched
+
+
+def _all_files(root: Path) -> Iterable[Path]:
+    for current, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in sorted(files):
+            yield Path(current) / name
+
+
+def display_path(path: Path, base: Path) -> str:
+    absolute, root = path.absolute(), base.absolute()
+    if root in absolute.parents:
+        return absolute.relative_to(root).as_posix()
+    return absolute.as_posix()
+
+
+def describe_data_file(path: Path, base: Path) -> DataFile:
+    """Content hash, size and row count, reading the file once (streamed, any size)."""
+    h = hashlib.sha256()
+    newlines = 0
+    size = 0
+    last = b""
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            h.update(chunk)
+            newlines += chunk.count(b"\n")
+            size += len(chunk)
+            last = chunk[-1:]
+    lines = newlines + (1 if size and last != b"\n" else 0)
+    suffix = path.suffix.lower()
+    rows: int | None = None
+    if suffix in HEADER_SUFFIXES:
+        rows = max(lines - 1, 0)  # physical lines minus the header row
+    elif suffix in LINE_COUNTED_SUFFIXES:
+        rows = lines
+    elif suffix == ".parquet":
+        rows = _parquet_rows(path)
+    return DataFile(path=display_path(path, base), sha256=h.hexdigest(), size_bytes=size, rows=rows)
+
+
+def _parquet_rows(path: Path) -> int | None:
+    try:
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    except Exception:  # an unreadable footer only costs the row count, not the run
+        return None
