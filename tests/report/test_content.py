@@ -289,3 +289,28 @@ def test_drift_json_written_by_mlci_data_drift_reads_back():
 
     unavailable = to_json(DriftSummary("champion", [], reference_unavailable="no champion yet"))
     assert sections.drift_section(unavailable).headline == "not measured: no champion yet"
+
+
+def test_train_json_written_by_mlci_train_reads_back_without_secrets():
+    """Contract with the train wrapper: its real train_summary payload."""
+    from mlci.train.fingerprint import DataFile
+    from mlci.train.results import train_summary
+
+    doc = train_summary(
+        run_id="r1", experiment_id="1", experiment="ml/churn", tracking_uri="https://bob:s3cret@mlflow.example.com",
+        status="FINISHED", exit_code=0, duration_seconds=95.2, fingerprint="f" * 64, cache_hit=True,
+        artifact_path="model", command="python train.py --token abc", params={"depth": 3},
+        data=[DataFile("data/train.parquet", "9f" * 32, 1024, 10)],
+        telemetry={"samples": 3, "cpu": {"peak_percent": 90.0}, "gpu": {"available": True, "count": 2,
+                   "names": ["NVIDIA A100", "NVIDIA A100"], "peak_utilization_percent": 97.0}},
+        reused_from={"run_id": "r0"},
+    )
+
+    section = sections.telemetry_section(doc)
+
+    assert section.headline == "95 s, cache hit: an identical earlier run was re-used, 2x NVIDIA A100"
+    rows = dict(section.table.rows)
+    assert rows["cpu.peak_percent"] == "90" and rows["gpu.peak_utilization_percent"] == "97"
+    assert rows["reused_from.run_id"] == "r0"
+    text = " ".join(" ".join(row) for row in section.table.rows)
+    assert "s3cret" not in text and "--token" not in text and "9f9f" not in text
