@@ -8,7 +8,7 @@ def configure(parser) -> None:
     parser.add_argument(
         "--to", metavar="V",
         help="exact version to return to; it must have held the environment's marker before "
-        "(default: the previous holder recorded in the audit trail)",
+        "(default: $MLCI_ROLLBACK_TO, else the previous holder recorded in the audit trail; empty means unset)",
     )
     parser.add_argument(
         "--reason", metavar="TEXT", help="why (default: $MLCI_ROLLBACK_REASON); kept in the audit trail"
@@ -26,12 +26,14 @@ def run(args, ctx) -> int:
     settings = load_settings(config)
     model = wiring.model_name(config)
     ci = wiring.ci_env(ctx)
+    # The template passes --to "$MLCI_ROLLBACK_TO", which is empty unless set in the manual job's form.
+    to = (args.to or ctx.env.get("MLCI_ROLLBACK_TO") or "").strip() or None
     reason = (args.reason or ctx.env.get("MLCI_ROLLBACK_REASON") or "").strip() or "(no reason given)"
     log_path = ctx.out_path(f"rollback-{args.env}.json")
     registry = wiring.registry_for(config, ci)
     try:
         outcome = rollback(
-            registry, settings, model=model, env=args.env, to=args.to, reason=reason,
+            registry, settings, model=model, env=args.env, to=to, reason=reason,
             runtime=wiring.runtime(ctx, config, ci),
         )
     except PromotionRefused as exc:

@@ -54,6 +54,37 @@ def _resolve_url(args, ctx, settings) -> tuple[str, str]:
     raise UsageError("smoke-test needs --url URL or --env ENV (or MLCI_DEPLOY_URL from a deploy job's dotenv)")
 
 
+def _deployed_version(args, ctx, settings, registry, model) -> str | None:
+    """Which version the environment runs: the started server, the deploy job's dotenv, else its marker."""
+    from mlci.deploy.serve import read_state
+
+    environment = settings.get(args.env)
+    if environment.target == "mlflow-serve" and not environment.url:
+        state = read_state(settings.state_dir, args.env)
+        if state is not None:
+            return state.model_version
+    if ctx.env.get("MLCI_MODEL_VERSION") and ctx.env.get("MLCI_ENVIRONMENT", "") in ("", args.env):
+        return ctx.env["MLCI_MODEL_VERSION"]
+    holder = registry.get_marker(model, args.env)
+    return holder.version if holder else None
+
+
+def _example_from_registry(args, ctx, settings):
+    """(payload, source) from the serving input example MLflow stored with the deployed version."""
+    from mlci.deploy import probe, wiring
+
+    if not args.env:
+        return None, ""
+    config = ctx.config()
+    model = wiring.model_name(config)
+    registry = wiring.registry_for(config, wiring.ci_env(ctx))
+    version = _deployed_version(args, ctx, settings, registry, model)
+    if version is None:
+        return None, ""
+    payload = probe.model_input_example(registry, model, version)
+    return payload, f"{probe.SERVING_EXAMPLE} of models:/{model}/{version}"
+
+
 def run(args, ctx) -> int:
     from pathlib import Path
 
@@ -91,11 +122,14 @@ def run(args, ctx) -> int:
         payload = probe.rows_payload(data_file, rows=rows, drop_columns=configured["drop-columns"])
         source = str(data_file)
     else:
-        raise ConfigError(
-            "the smoke test has nothing to send: no --payload or --data, and no smoke.payload or smoke.data "
-            f"for environment '{env_name}' in mlci.yml",
-            hint="point deploy.environments[].smoke.data at a few rows of your data (labels in drop-columns)",
-        )
+        payload, source = _example_from_registry(args, ctx, settings)
+        if payload is None:
+            raise ConfigError(
+                "the smoke test has nothing to send: no --payload or --data, no smoke.payload or smoke.data "
+                f"for environment '{env_name}' in mlci.yml, and no serving input example stored with the model",
+                hint="point deploy.environments[].smoke.data at a few rows of your data (labels in drop-columns), "
+                "or log the model with an input_example",
+            )
     expect_path = Path(args.expect) if args.expect else config_path("expect")
     expected = probe.load_expected(expect_path) if expect_path else None
 

@@ -94,6 +94,23 @@ def load_expected(path: Path) -> list[Any]:
     return data
 
 
+SERVING_EXAMPLE = "serving_input_example.json"  # written by MLflow when a model is logged with an input_example
+
+
+def model_input_example(registry, model: str, version: str) -> dict[str, Any] | None:
+    """The request MLflow stored with the model version (from its input_example), or None."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="mlci-smoke-") as tmp:
+        local = registry.download_version_artifacts(model, version, Path(tmp))
+        candidates = [local / SERVING_EXAMPLE, *Path(local).rglob(SERVING_EXAMPLE)]
+        path = next((p for p in candidates if p.is_file()), None)
+        if path is None:
+            return None
+        payload = load_json_file(path, "model's serving input example")
+    return payload if isinstance(payload, dict) else None
+
+
 def rows_payload(path: Path, *, rows: int, drop_columns: list[str]) -> dict[str, Any]:
     """The first `rows` rows of a CSV/Parquet/JSON-lines file as a dataframe_split request."""
     import polars as pl

@@ -60,8 +60,10 @@ def registry_store(tmp_path_factory) -> Store:
             y = X.to_numpy() @ np.array(weights) + bias
             with mlflow.start_run(experiment_id=experiment_id, run_name=f"v{version}") as run:
                 model = LinearRegression().fit(X, y)
-                # Explicit requirements skip MLflow's slow dependency inference.
-                mlflow.sklearn.log_model(model, name="model", pip_requirements=["scikit-learn"])
+                # Explicit requirements skip MLflow's slow dependency inference. The input
+                # example becomes serving_input_example.json, the smoke test's fallback payload.
+                example = X.head(2) if version != "3" else None
+                mlflow.sklearn.log_model(model, name="model", pip_requirements=["scikit-learn"], input_example=example)
             registered = mlflow.register_model(f"runs:/{run.info.run_id}/model", MODEL)
             assert registered.version == int(version)
             if version in ("1", "2"):

@@ -218,9 +218,24 @@ def test_rollback_to_an_exact_version_that_held_the_environment(run_cli, project
 
     code, _, err = rollback(run_cli, project, "--env", "staging", "--to", "1", "--reason", "bad latency")
     assert code == 0, err
+    assert read_json(project.out / "rollback-staging.json")["details"]["chosen-by"] == "--to"
     assert project.marker("staging") == "1"
     assert (project.root / "deployed-staging.txt").read_text() == "models:/demo/1 1 staging"
     assert read_json(project.out / "rollback-staging.json")["audit"]["reason"] == "bad latency"
+
+
+def test_rollback_to_from_the_manual_jobs_variables_and_empty_means_default(run_cli, project, clean_env):
+    for version in ("1", "2"):
+        assert deploy(run_cli, project, "staging", version)[0] == 0
+    # The template runs `mlci rollback --env ENV --to "$MLCI_ROLLBACK_TO"`: unset gives --to "".
+    code, _, err = rollback(run_cli, project, "--env", "staging", "--to", "")
+    assert code == 0, err
+    assert project.marker("staging") == "1"
+    assert read_json(project.out / "rollback-staging.json")["details"]["chosen-by"] == "audit trail"
+    assert deploy(run_cli, project, "staging", "2")[0] == 0
+    clean_env.setenv("MLCI_ROLLBACK_TO", "3")
+    code, _, err = rollback(run_cli, project, "--env", "staging")
+    assert code == 1 and "version 3" in err and "never held" in err
 
 
 def test_rollback_of_an_empty_environment_is_refused(run_cli, project):

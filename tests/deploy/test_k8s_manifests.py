@@ -158,3 +158,20 @@ def test_dns_names_and_label_values_are_valid_for_kubernetes():
     assert len(long) <= 63 and long != dns_name("x" * 100 + "-staging")
     assert label_value("-weird value!-") == "weird-value"
     assert len(label_value("v" * 80)) <= 63
+
+
+def test_the_documented_deploy_config_is_valid_and_renders(tmp_path, repo_root):
+    from mlci.config import load_effective
+    from mlci.deploy.settings import load_settings
+
+    doc = (repo_root / "docs" / "deploy.md").read_text(encoding="utf-8")
+    example = doc.split("```yaml\n", 1)[1].split("```", 1)[0]
+    config_file = tmp_path / "mlci.yml"
+    config_file.write_text("model:\n  name: tumor-classifier\n" + example, encoding="utf-8")
+    settings = load_settings(load_effective(config_file, env={}))
+    production = settings.get("production")
+    assert settings.names == ("staging", "production")
+    assert production.kubernetes["apply"] == "always" and production.kubernetes["resources"]["gpu"] == 1
+    spec = ManifestSpec("tumor-classifier", "3", "production", "models:/tumor-classifier/3", production.kubernetes)
+    for text in render_manifests(spec).values():
+        kubernetes_validate.validate(yaml.safe_load(text), K8S_VERSION, strict=True)

@@ -136,6 +136,18 @@ def test_smoke_test_with_an_impossible_latency_budget_fails(staging_v1, tmp_path
     assert "exceeds the budget of 0.001 ms" in capsys.readouterr().out
 
 
+def test_without_a_configured_payload_the_models_own_input_example_is_sent(staging_v1, tmp_path, capsys):
+    bare = staging_v1.root / "bare.yml"  # same project dir, so the same recorded server
+    bare.write_text(staging_v1.config.read_text().split("deploy:")[0]
+                    + "deploy:\n  environments:\n    - name: staging\n    - name: production\n")
+    code = main(["--config", str(bare), "--out-dir", str(tmp_path), "smoke-test", "--env", "staging",
+                 "--requests", "2"])
+    assert code == 0, capsys.readouterr()
+    report = json.loads((tmp_path / "smoke-staging.json").read_text())
+    assert report["payload"] == "serving_input_example.json of models:/demo/1"
+    assert len(report["predictions-sample"]) == 2
+
+
 def test_smoke_test_notices_the_wrong_model_version(staging_v1, tmp_path):
     expected = tmp_path / "expected.json"
     expected.write_text(json.dumps(expected_predictions("2")))
