@@ -144,6 +144,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         ctx.error("interrupted")
         return 130
+    except BrokenPipeError:
+        # `mlci config show | head`: the reader left; that's not an error.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 

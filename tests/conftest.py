@@ -6,6 +6,11 @@ import pytest
 
 pytest_plugins = ["tests.fakes.plugin"]
 
+# MLflow 3 sends usage telemetry; with no internet each event stalls until it
+# times out. Switch it off for the test process and every child it starts.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 

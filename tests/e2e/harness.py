@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -121,7 +122,8 @@ def start_mlflow_server(log_dir: Path, store_dir: Path) -> Service:
         "--backend-store-uri", f"sqlite:///{store_dir / 'mlflow.db'}",
         "--artifacts-destination", str(store_dir / "artifacts"),
     ]
-    return start_service("mlflow-server", cmd, url, "/health", log_dir, timeout=120)
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
+    return start_service("mlflow-server", cmd, url, "/health", log_dir, env=env, timeout=120)
 
 
 @dataclass
@@ -146,8 +148,11 @@ class PipelineRun:
         return job in self.jobs and self.jobs[job].status in ("passed", "failed", "warning")
 
 
-_JOB_DONE = re.compile(r"^(?P<job>\S+)\s+finished in (?P<time>[\d.]+) (?P<unit>ms|s|min)", re.MULTILINE)
-_SUMMARY = re.compile(r"^\s*(?P<status>PASS|FAIL|WARN)\s+(?P<job>\S+)", re.MULTILINE)
+# The closing summary: " PASS  [ 2.11 s] mlci-data-drift"; manual jobs are listed without a time.
+_SUMMARY = re.compile(
+    r"^\s*(?P<status>PASS|FAIL|WARN|MANUAL|SKIP)\s+(?:\[\s*(?P<time>[\d.]+) (?P<unit>ms|s|min)\]\s+)?(?P<job>[\w.:-]+)",
+    re.MULTILINE,
+)
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -155,12 +160,14 @@ def parse_gcl_output(output: str) -> dict[str, JobResult]:
     text = _ANSI.sub("", output)
     jobs: dict[str, JobResult] = {}
     for match in _SUMMARY.finditer(text):
-        status = {"PASS": "passed", "FAIL": "failed", "WARN": "warning"}[match["status"]]
-        jobs[match["job"]] = JobResult(match["job"], status)
-    for match in _JOB_DONE.finditer(text):
-        value = float(match["time"])
-        seconds = value / 1000 if match["unit"] == "ms" else value * 60 if match["unit"] == "min" else value
-        jobs.setdefault(match["job"], JobResult(match["job"], "passed")).seconds = seconds
+        status = {"PASS": "passed", "FAIL": "failed", "WARN": "warning", "MANUAL": "manual", "SKIP": "skipped"}[
+            match["status"]
+        ]
+        seconds = None
+        if match["time"]:
+            value = float(match["time"])
+            seconds = value / 1000 if match["unit"] == "ms" else value * 60 if match["unit"] == "min" else value
+        jobs[match["job"]] = JobResult(match["job"], status, seconds)
     return jobs
 
 
@@ -204,6 +211,9 @@ class Workspace:
             "MLCI_OUT_DIR": "mlci-out",
             "GITLAB_USER_LOGIN": "demo-user",
             "PYTHONUNBUFFERED": "1",
+            # No internet here: MLflow's usage telemetry would stall every job.
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "DO_NOT_TRACK": "true",
         }
         if self.fake_gitlab:
             variables["CI_SERVER_URL"] = self.fake_gitlab.url
@@ -223,7 +233,7 @@ class Workspace:
         echo: bool = False,
     ) -> PipelineRun:
         merged = {**self.base_variables(), **(variables or {})}
-        cmd = [str(GCL), "--cwd", str(self.root), "--force-shell-executor", "--no-color", "--timestamps"]
+        cmd = [str(GCL), "--cwd", ".", "--force-shell-executor", "--no-color", "--timestamps"]
         predefined = sorted(k for k in merged if k.startswith("CI_"))
         if predefined:
             cmd += ["--ignore-predefined-vars", ",".join(predefined)]
@@ -254,6 +264,35 @@ class Workspace:
         (self.root / f".pipeline-{len(self.runs):02d}-{label}.log").write_text(output)
         self.runs.append((label, run))
         return run
+
+    def gitlab_api(self, method: str, path: str, form: dict[str, str] | None = None) -> dict:
+        """Call the fake GitLab's REST API the way a user or GitLab itself would."""
+        assert self.fake_gitlab is not None
+        data = urllib.parse.urlencode(form or {}).encode() if form is not None else None
+        request = urllib.request.Request(
+            f"{self.fake_gitlab.url}/api/v4{path}", data=data, method=method,
+            headers={"PRIVATE-TOKEN": FAKE_TOKEN},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read() or b"{}")
+
+    def open_merge_request(self, source_branch: str, title: str) -> str:
+        """Push-equivalent for the fake: the branch and its MR exist before the MR pipeline runs."""
+        self.gitlab_api("POST", f"/projects/{PROJECT_ID}/repository/branches", {"branch": source_branch, "ref": "main"})
+        mr = self.gitlab_api("POST", f"/projects/{PROJECT_ID}/merge_requests", {
+            "source_branch": source_branch, "target_branch": "main", "title": title,
+        })
+        return str(mr["iid"])
+
+    def merge_request_variables(self, iid: str, source_branch: str) -> dict[str, str]:
+        return {
+            "CI_PIPELINE_SOURCE": "merge_request_event",
+            "CI_MERGE_REQUEST_IID": iid,
+            "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME": source_branch,
+            "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "main",
+            "CI_COMMIT_REF_NAME": source_branch,
+            "CI_COMMIT_BRANCH": "",
+        }
 
     def fake_state(self) -> dict:
         assert self.fake_gitlab is not None
