@@ -100,12 +100,13 @@ class Project:
     config: Path
     out: Path
     tracking_uri: str
+    registry_mode: str = "alias"
 
     def registry(self):
         from mlci.adapters.ci_env import CiEnv
         from mlci.adapters.mlflow import Registry
 
-        return Registry(self.tracking_uri, mode="alias", ci=CiEnv())
+        return Registry(self.tracking_uri, mode=self.registry_mode, ci=CiEnv())
 
     def marker(self, name: str) -> str | None:
         holder = self.registry().get_marker(MODEL, name)
@@ -119,7 +120,7 @@ class Project:
                   name: {MODEL}
                 mlflow:
                   tracking-uri: {self.tracking_uri}
-                  registry-mode: alias
+                  registry-mode: {self.registry_mode}
                 """
             )
             + textwrap.dedent(deploy_yaml),

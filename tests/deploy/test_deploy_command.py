@@ -5,7 +5,7 @@ import json
 import pytest
 
 from mlci.outputs.dotenv import read_dotenv
-from tests.deploy.conftest import MODEL
+from tests.deploy.conftest import COMMAND_DEPLOY, MODEL
 
 CI_VARIABLES = {
     "GITLAB_USER_LOGIN": "alice",
@@ -236,6 +236,20 @@ def test_rollback_to_from_the_manual_jobs_variables_and_empty_means_default(run_
     clean_env.setenv("MLCI_ROLLBACK_TO", "3")
     code, _, err = rollback(run_cli, project, "--env", "staging")
     assert code == 1 and "version 3" in err and "never held" in err
+
+
+def test_the_same_flow_works_with_tag_markers_as_on_gitlabs_mlflow(run_cli, project):
+    # GitLab's built-in MLflow has no aliases: markers are version tags with the same single holder.
+    project.registry_mode = "tag"
+    project.write_config(COMMAND_DEPLOY)
+    for version in ("1", "2"):
+        assert deploy(run_cli, project, "staging", version)[0] == 0
+    assert deploy(run_cli, project, "production")[0] == 0
+    assert rollback(run_cli, project, "--env", "staging", "--reason", "tag mode")[0] == 0
+    registry = project.registry()
+    holders = {v.version: set(v.aliases) for v in registry.latest_versions(MODEL)}
+    assert holders == {"1": {"staging"}, "2": {"production", "champion"}, "3": set()}
+    assert registry.get_version(MODEL, "1").tags["mlci.marker.staging"] == "true"
 
 
 def test_rollback_of_an_empty_environment_is_refused(run_cli, project):
