@@ -257,7 +257,7 @@ class _RestClient:
             "filter": f"tags.`{FINGERPRINT_TAG}` = '{fingerprint}' and attributes.status = 'FINISHED'",
             "run_view_type": "ACTIVE_ONLY",
             "max_results": SEARCH_PAGE,
-            "order_by": ["attributes.end_time DESC"],
+            # No order_by: GitLab's endpoint takes it as a string, MLflow as a list; the newest match wins below.
         }
         best: RunRecord | None = None
         # Servers that ignore parts of the filter (GitLab's endpoint supports a
@@ -280,6 +280,7 @@ class _RestClient:
 
 
 def _record_from_json(raw: Mapping[str, Any]) -> RunRecord:
+    raw = raw.get("run", raw)  # older GitLab releases wrap each search result in {"run": ...}
     info, data = raw.get("info", {}), raw.get("data", {})
     return RunRecord(
         run_id=info.get("run_id") or info.get("run_uuid", ""),

@@ -89,10 +89,11 @@ def run(args, ctx) -> int:
         hit = tracking.find_cached_run(target, settings.experiment, prepared.fingerprint, env=ctx.env)
         if hit is not None:
             tags = hit.tags
-            origin = tags.get("mlci.gitlab.pipeline_url") or tags.get("mlci.gitlab.pipeline_id") or "a local run"
+            origin = tags.get("mlci.gitlab.pipeline_url") or (
+                f"pipeline {tags['mlci.gitlab.pipeline_id']}" if tags.get("mlci.gitlab.pipeline_id") else "a local run")
             ctx.info(f"cache hit: re-using FINISHED run {hit.run_id} from {origin}; training skipped "
                      "(pass --no-cache or set train.cache: false to train anyway)")
-            if ci.pipeline_id:
+            if ci.pipeline_id.isdigit():
                 from mlci.errors import ExternalServiceError
 
                 try:

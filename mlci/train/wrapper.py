@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlci.errors import ExternalServiceError
 from mlci.redact import redact
 from mlci.train.fingerprint import DataFile
 from mlci.train.lineage import child_environment, param_strings
@@ -151,7 +152,10 @@ def run_tracked(
             if request.params:
                 tracking.log_params(run_id, param_strings(request.params))
             if request.data:
-                tracking.log_datasets(run_id, request.data)
+                try:
+                    tracking.log_datasets(run_id, request.data)
+                except ExternalServiceError as exc:  # GitLab's MLflow endpoint has no dataset inputs
+                    note(f"could not log dataset inputs ({exc.message}); the mlci.data tags still record them")
             data_artifacts = (_log_data_artifacts(tracking, run_id, request, note)
                               if request.log_data_artifacts else "off")
             supervisor.env = child_environment(
