@@ -67,7 +67,10 @@ def _check(args, ctx) -> int:
     from mlci.outputs.atomic import atomic_write
     from mlci.outputs.junit import write_junit
 
-    config = ctx.config()
+    if args.contract and args.paths and ctx.config_path is None:
+        config = _NoConfig()  # files and contract are all on the command line: mlci.yml has nothing to add
+    else:
+        config = ctx.config()
     targets = check_targets(config, list(args.paths), contract_file=args.contract or None, fmt=args.format)
     summary = CheckSummary(files=[check_file(target) for target in targets])
 
@@ -80,6 +83,18 @@ def _check(args, ctx) -> int:
     if failed and not args.warn_only:
         raise CheckFailed(f"{failed} error-severity data rule(s) failed; see {ctx.out_path('data-check.md')}")
     return 0
+
+
+class _NoConfig:
+    """Stands in for the project config when a command needs nothing from it."""
+
+    path = None
+
+    def get(self, *path, default=None):
+        return default
+
+    def where(self, path, *, key=False) -> str:
+        return "mlci.yml"
 
 
 def _split_names(text: str | None) -> list[str] | None:

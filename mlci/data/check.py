@@ -128,6 +128,9 @@ def scan(data_file: DataFile) -> tuple[pl.LazyFrame, str]:
             # value becomes a countable dtype failure with an example, not a read error.
             lf = pl.scan_csv(path, schema_overrides=declared, try_parse_dates=True, infer_schema_length=10_000)
         else:
+            # NDJSON rejects overrides for absent fields, so infer once to see which exist.
+            present = pl.scan_ndjson(path, infer_schema_length=10_000).collect_schema()
+            declared = {name: dtype for name, dtype in declared.items() if name in present}
             lf = pl.scan_ndjson(path, schema_overrides=declared, infer_schema_length=10_000)
         lf.collect_schema()
     except (pl.exceptions.PolarsError, OSError) as exc:

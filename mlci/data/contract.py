@@ -10,9 +10,12 @@ reported at once.
 from __future__ import annotations
 
 import copy
+import functools
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -114,15 +117,92 @@ class Contract:
         return [r for r in self.rules if r.column == column]
 
 
+@functools.cache
+def _data_schema() -> dict:
+    # data.schema.json has no $refs, so it is read on its own, without building all of mlci.yml's schema.
+    text = resources.files("mlci.config.schemas").joinpath("data.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
 def contract_schema() -> dict:
     """The JSON Schema of a stand-alone contract file (the inline contract's object form)."""
-    from mlci.config import section_schema
-
-    node = copy.deepcopy(section_schema("data")["properties"]["sources"]["additionalProperties"])
+    node = copy.deepcopy(_data_schema()["properties"]["sources"]["additionalProperties"])
     schema = node["properties"]["contract"]
     schema["type"] = "object"
     schema.pop("minLength", None)
     return schema
+
+
+# Keywords `certainly_valid` understands; a schema using any other is never judged by it.
+_QUICK_KEYWORDS = frozenset({
+    "type", "properties", "additionalProperties", "required", "enum", "minimum", "maximum", "exclusiveMinimum",
+    "pattern", "items", "minItems", "minLength", "minProperties", "propertyNames", "default", "description",
+})
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _has_type(value: Any, name: str) -> bool:
+    if name == "integer":
+        return (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, float) and value.is_integer())
+    if name == "number":
+        return _is_number(value)
+    if name == "null":
+        return value is None
+    return isinstance(value, {"object": dict, "array": list, "string": str, "boolean": bool}[name])
+
+
+def certainly_valid(value: Any, schema: Any) -> bool:
+    """True only when `value` surely satisfies `schema`; False means "ask jsonschema".
+
+    Importing jsonschema costs more than checking a whole contract, and nearly
+    every contract is valid, so `mlci data check` only pays for it when there is
+    an error to explain. Conservative by construction: unknown keywords, odd
+    keys or any doubt answer False.
+    """
+    if not isinstance(schema, dict) or not schema.keys() <= _QUICK_KEYWORDS:
+        return False
+    types = schema.get("type")
+    if types is not None and not any(_has_type(value, t) for t in (types if isinstance(types, list) else [types])):
+        return False
+    if "enum" in schema and not any(type(value) is type(e) and value == e for e in schema["enum"]):
+        return False
+    if _is_number(value):
+        if "minimum" in schema and not value >= schema["minimum"]:
+            return False
+        if "maximum" in schema and not value <= schema["maximum"]:
+            return False
+        if "exclusiveMinimum" in schema and not value > schema["exclusiveMinimum"]:
+            return False
+    if isinstance(value, str):
+        if len(value) < schema.get("minLength", 0):
+            return False
+        if "pattern" in schema and not re.search(schema["pattern"], value):
+            return False
+    if isinstance(value, list):
+        if len(value) < schema.get("minItems", 0):
+            return False
+        if "items" in schema and not all(certainly_valid(item, schema["items"]) for item in value):
+            return False
+    if isinstance(value, dict):
+        if not all(isinstance(key, str) for key in value):
+            return False
+        if len(value) < schema.get("minProperties", 0) or not set(schema.get("required", ())) <= value.keys():
+            return False
+        if "propertyNames" in schema and not all(certainly_valid(k, schema["propertyNames"]) for k in value):
+            return False
+        properties = schema.get("properties", {})
+        extra = schema.get("additionalProperties", True)
+        for key, item in value.items():
+            if key in properties:
+                if not certainly_valid(item, properties[key]):
+                    return False
+            elif extra is False or (extra is not True and not certainly_valid(item, extra)):
+                return False
+    return True
 
 
 def load_contract_file(path: str | Path) -> Contract:
@@ -133,9 +213,11 @@ def load_contract_file(path: str | Path) -> Contract:
     if doc.data is None:
         raise ConfigError("the contract file is empty", location=f"{path}:1:1",
                           hint="a contract needs at least `columns:`")
-    problems = validate_document(doc, schema=contract_schema())
-    if problems:
-        raise ConfigErrors(problems)
+    schema = contract_schema()
+    if not certainly_valid(doc.data, schema):
+        problems = validate_document(doc, schema=schema)
+        if problems:
+            raise ConfigErrors(problems)
     return parse_contract(doc.data, doc.where, origin=str(path))
 
 
@@ -158,7 +240,9 @@ def _check_regex(pattern: str) -> str | None:
     try:
         pl.select(pl.lit("").str.contains(pattern))
     except pl.exceptions.PolarsError as exc:
-        return str(exc).strip().splitlines()[-1] if str(exc).strip() else "invalid regular expression"
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        reason = next((line for line in lines if line.startswith("error:")), lines[0] if lines else "")
+        return reason.removeprefix("error:").strip() or "not a valid pattern"
     return None
 
 
@@ -202,8 +286,9 @@ def parse_contract(data: dict, where: Locator, *, origin: str) -> Contract:
     def add(kind: str, name: str, severity: str, path: tuple, **kwargs) -> None:
         rules.append(Rule(kind=kind, name=name, severity=severity, where=where(path), **kwargs))
 
-    for col, spec in (data.get("columns") or {}).items():
-        base = ("columns", col)
+    for key, spec in (data.get("columns") or {}).items():
+        col = str(key)  # YAML reads `2024:` as a number; a column name is text
+        base = ("columns", key)
         spec = spec or {}
         col_severity = spec.get("severity", default_severity)
 

@@ -187,9 +187,7 @@ def numeric_drift(column: str, reference: pl.Series, current: pl.Series, *, bins
                          reference_null_fraction=_null_fraction(reference),
                          current_null_fraction=_null_fraction(current))
     if len(ref) == 0 or len(cur) == 0:
-        result.status = "skipped"
-        result.note = "no non-null values in the " + ("reference" if len(ref) == 0 else "current data")
-        return result
+        return _empty_side(result, reference_empty=len(ref) == 0, current_empty=len(cur) == 0)
 
     edges = np.unique(np.quantile(ref, np.linspace(0, 1, bins + 1)[1:-1]))
     ref_counts = np.bincount(np.searchsorted(edges, ref, side="left"), minlength=len(edges) + 1)
@@ -211,6 +209,21 @@ def numeric_drift(column: str, reference: pl.Series, current: pl.Series, *, bins
         result.reasons.append(f"KS {_fmt(result.ks_statistic)} > {thresholds.ks_statistic:g} "
                               f"(p={_fmt(result.ks_pvalue)} < {thresholds.ks_pvalue:g})")
     result.status = "drift" if result.reasons else "ok"
+    return result
+
+
+def _empty_side(result: ColumnDrift, *, reference_empty: bool, current_empty: bool) -> ColumnDrift:
+    """A side without values: nothing to compare if both are empty, else the column has changed completely."""
+    if reference_empty and current_empty:
+        result.status = "skipped"
+        result.note = "no non-null values on either side"
+    elif current_empty:
+        result.status = "drift"
+        result.reasons.append("no non-null values in the current data" if result.current_rows else
+                              "the current data has no rows")
+    else:
+        result.status = "drift"
+        result.reasons.append("the reference has no non-null values")
     return result
 
 
@@ -238,10 +251,8 @@ def categorical_drift(column: str, reference: pl.Series, current: pl.Series, *, 
                          current_null_fraction=_null_fraction(current))
     ref_counts = _value_counts(reference)
     cur_counts = _value_counts(current)
-    if not ref_counts or sum(cur_counts.values()) == 0:
-        result.status = "skipped"
-        result.note = "no non-null values in the " + ("reference" if not ref_counts else "current data")
-        return result
+    if not ref_counts or not cur_counts:
+        return _empty_side(result, reference_empty=not ref_counts, current_empty=not cur_counts)
 
     ranked = sorted(ref_counts, key=lambda k: (-ref_counts[k], k))
     kept = ranked[:max_categories]

@@ -129,6 +129,11 @@ def _md_escape(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _md_code(text: str) -> str:
+    """Inline code, so regexes and SQL in rule names are shown as written."""
+    return "`" + _md_escape(text).replace("`", "'") + "`"
+
+
 def to_markdown(summary: CheckSummary) -> str:
     icon = "✅" if summary.passed else "❌"
     c = summary.counts()
@@ -142,7 +147,7 @@ def to_markdown(summary: CheckSummary) -> str:
         "|---|---:|---:|---:|---:|---:|",
     ]
     for f in summary.files:
-        lines.append(f"| `{_md_escape(f.path)}` | {f.rows:,} | {f.count('passed')} | {f.count('failed')} | "
+        lines.append(f"| {_md_code(f.path)} | {f.rows:,} | {f.count('passed')} | {f.count('failed')} | "
                      f"{f.count('warning')} | {f.count('skipped')} |")
     problems = [(f, r) for f in summary.files for r in f.rules if r.outcome in ("failed", "warning")]
     if problems:
@@ -150,8 +155,8 @@ def to_markdown(summary: CheckSummary) -> str:
                   "|---|---|---|---|---|---|"]
         for f, r in problems:
             mark = "❌" if r.outcome == "failed" else "⚠️"
-            lines.append(f"| {mark} | `{_md_escape(f.path)}` | {_md_escape(r.name)} | {r.severity} | "
-                         f"{_md_escape(describe(r))} | {_md_escape(_examples(r, 3))} |")
+            lines.append(f"| {mark} | {_md_code(f.path)} | {_md_code(r.name)} | {r.severity} | "
+                         f"{_md_escape(describe(r))} | {_md_code(_examples(r, 3)) if r.examples else ''} |")
     return "\n".join(lines) + "\n"
 
 
