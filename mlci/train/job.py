@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -13,6 +14,10 @@ from mlci.train.fingerprint import DataFile, FingerprintInputs, fingerprint
 from mlci.train.lineage import effective_params
 from mlci.train.settings import TrainSettings
 from mlci.train.sources import describe_data_file, expand_data_patterns, hash_code_paths
+
+# The names MLflow accepts for params and metrics; checked here so a bad name is a
+# located config error, not an HTTP 400 halfway through opening the run.
+MLFLOW_NAME = re.compile(r"^[/\w.\- :]{1,250}$")
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,13 @@ def prepare(
     for spec in code.missing:
         index = settings.code_paths.index(spec)
         problems.append(config.error(("train", "code-paths", index), f"code path {spec!r} does not exist"))
+    for key in settings.params:
+        if not MLFLOW_NAME.match(str(key)):
+            problems.append(ConfigError(
+                f"param name {key!r} is not accepted by MLflow",
+                location=config.where(("train", "params", key), key=True),
+                hint="use letters, digits and _ - . / : or spaces",
+            ))
     files, unmatched = expand_data_patterns(settings.data, cwd)
     for index in unmatched:
         problems.append(config.error(

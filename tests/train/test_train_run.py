@@ -314,3 +314,35 @@ def test_unreachable_tracking_server_is_exit_3_naming_the_url(project, run_cli, 
     assert code == 3
     assert f"MLflow http://127.0.0.1:{port}/api/2.0/mlflow/experiments/get-by-name" in err
     assert "hint: check mlflow.tracking-uri" in err
+
+
+def test_data_artifacts_respect_the_size_cap_and_can_be_switched_off(project, run_cli):
+    project.write("data/small.csv", "x\n1\n")
+    project.write("data/big.csv", "x\n" + "123456789\n" * 2000)  # about 20 kB
+    project.config("""\
+        train:
+          data: [data/small.csv, data/big.csv]
+          data-artifacts-max-mb: 0.01
+        """)
+    code, _, err = run_cli("train", "--", *QUICK)
+    assert code == 0, err
+    assert "not logged: data/big.csv" in err
+    client = project.client()
+    run_id = project.dotenv()["MLCI_RUN_ID"]
+    assert {a.path for a in client.list_artifacts(run_id, "mlci-data/data")} == {"mlci-data/data/small.csv"}
+    assert client.get_run(run_id).data.tags["mlci.data_artifacts"] == "partial"
+    assert client.get_run(run_id).data.tags["mlci.data.data/big.csv.rows"] == "2000"  # still hashed and counted
+
+    project.config("train:\n  data: [data/small.csv]\n  log-data-artifacts: false\n")
+    assert run_cli("train", "--", *QUICK)[0] == 0
+    run_id = project.dotenv()["MLCI_RUN_ID"]
+    assert client.list_artifacts(run_id, "mlci-data") == []
+    assert client.get_run(run_id).data.tags["mlci.data_artifacts"] == "off"
+
+
+def test_a_param_name_mlflow_would_reject_is_a_located_config_error(project, run_cli):
+    project.config('train:\n  params:\n    lr: 0.1\n    "drop%out": 0.2\n')
+    code, _, err = run_cli("train", "--", *QUICK)
+    assert code == 2
+    assert "mlci.yml:4:5: param name 'drop%out' is not accepted by MLflow" in err
+    assert project.runs() == []
