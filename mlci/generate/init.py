@@ -7,15 +7,19 @@ parsed back before anyone sees them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import yaml
 
 from mlci import __version__
+from mlci.errors import UsageError
 from mlci.generate.render import RenderError, _environment, yaml_value
 from mlci.generate.stages import STAGE_ORDER
 
 INCLUDE_KINDS = ("local", "project", "component")
+# What MLflow accepts as a metric name; it also becomes a YAML key in mlci.yml.
+METRIC_NAME = re.compile(r"[A-Za-z0-9_\-. /]{1,250}")
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,10 @@ def _include_key(options: InitOptions, stage: str) -> str:
 def render_init(options: InitOptions) -> dict[str, str]:
     """file name -> content: mlci.yml and .gitlab-ci.yml."""
     if options.include not in INCLUDE_KINDS:
-        raise ValueError(f"include must be one of {INCLUDE_KINDS}")
+        raise UsageError(f"--include must be one of {', '.join(INCLUDE_KINDS)}")
+    if not METRIC_NAME.fullmatch(options.metric):
+        raise UsageError(f"--metric {options.metric[:40]!r}: a metric name has 1-250 letters, digits, "
+                         "'_', '-', '.', ' ' or '/'")
     env = _environment()
     values = {**options.__dict__, "model": options.model or options.name}
     config = env.get_template("init/mlci.yml.j2").render(**values)

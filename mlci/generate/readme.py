@@ -23,7 +23,8 @@ class MarkersMissing(Exception):
 
 def md_text(value: str) -> str:
     """Text safe inside one markdown table cell."""
-    return re.sub(r"\s*[\r\n]+\s*", " ", value).replace("|", "\\|")
+    # Everything str.splitlines() breaks on, so a value can never start a new table row.
+    return re.sub(r"\s*[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]+\s*", " ", value).replace("|", "\\|")
 
 
 def md_code(value: Any) -> str:

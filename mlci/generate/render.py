@@ -32,14 +32,22 @@ class RenderError(Exception):
     """A manifest/template combination that would produce a broken or unsafe file (a bug, not user input)."""
 
 
+# Characters YAML reads as line breaks (and folds to spaces) unless they are escaped in double quotes.
+LINE_BREAKS = "\n\r\x85\u2028\u2029"
+
+
+def _has_break(text: str) -> bool:
+    return any(ch in text for ch in LINE_BREAKS)
+
+
 def yaml_value(value: Any) -> str:
-    """`value` as a YAML flow value on one line: a plain scalar when safe, quoted otherwise."""
+    """`value` as a YAML flow value on one line: a plain scalar when safe, double-quoted otherwise."""
     text = yaml.safe_dump(value, default_flow_style=True, width=float("inf"), allow_unicode=True, sort_keys=False)
     text = text.removesuffix("\n...\n").rstrip("\n")
-    if "\n" in text:
+    if _has_break(text):
         text = yaml.safe_dump(value, default_flow_style=True, default_style='"', width=float("inf"),
                               allow_unicode=True, sort_keys=False).rstrip("\n")
-    if "\n" in text:  # pragma: no cover - double-quoted style escapes every line break
+    if _has_break(text):  # pragma: no cover - double-quoted style escapes every line break
         raise RenderError(f"cannot render {value!r} on one line")
     return text
 
@@ -66,7 +74,13 @@ def _represent_list(dumper: yaml.SafeDumper, data: list) -> yaml.Node:
     return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=inline or None)
 
 
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+    style = '"' if any(ch in data for ch in "\x85\u2028\u2029\r") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
 _BlockDumper.add_representer(dict, _represent_dict)
+_BlockDumper.add_representer(str, _represent_str)
 _BlockDumper.add_representer(list, _represent_list)
 
 
@@ -274,8 +288,9 @@ def verify_rendered(
     text: str, jobs: dict[str, str], inputs: dict[str, InputSpec], *, allow_include: bool = False
 ) -> None:
     """Parse the rendered file back: the header declares exactly `inputs`, the body exactly `jobs`."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        documents = list(yaml.safe_load_all(text))
+        documents = list(yaml.load_all(text, Loader=loader))
     except yaml.YAMLError as exc:
         raise RenderError(f"rendered template is not valid YAML: {exc}") from None
     if len(documents) != 2:

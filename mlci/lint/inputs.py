@@ -90,7 +90,9 @@ class InputContext:
 
     def _valid(self, name: str, entry: dict, kind: str, value: Any, origin: Location) -> bool:
         if _type_of(value) != kind:
-            self.error(f"input '{name}': expected a {kind}, got {_type_of(value)} {json.dumps(value)[:60]}", origin)
+            article = "an" if kind == "array" else "a"
+            self.error(f"input '{name}': expected {article} {kind}, got {_type_of(value)} {json.dumps(value)[:60]}",
+                       origin)
             return False
         options = entry.get("options")
         if options:

@@ -59,6 +59,7 @@ class _GitLabLoader(yaml.SafeLoader):
 
 
 Interpolator = Callable[[str, Location], Any]
+_COLLECTION_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 
 
 class _Builder:
@@ -80,6 +81,8 @@ class _Builder:
                 raise ConfigError("!reference takes a list of names, e.g. !reference [.setup, script]",
                                   location=str(here))
             return Reference(tuple(str(item.value) for item in node.value), here)
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _COLLECTION_TAGS:
+            raise ConfigError(f"unsupported YAML tag {node.tag}", location=str(here))
         if isinstance(node, yaml.MappingNode):
             self._constructor.flatten_mapping(node)
             result: dict[Any, Any] = {}
@@ -90,7 +93,9 @@ class _Builder:
                 if key in result:
                     self.duplicates.append((str(key), self.location(key_node)))
                 result[key] = self.build(value_node, (*path, key))
-                self.marks.setdefault((*path, key), self.location(key_node))
+                if isinstance(value_node, (yaml.MappingNode, yaml.SequenceNode)):
+                    # A block collection starts on the line after its key; people look for the key.
+                    self.marks[(*path, key)] = self.location(key_node)
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
