@@ -41,6 +41,26 @@ class Store:
 
 @pytest.fixture(scope="session")
 def registry_store(tmp_path_factory) -> Store:
+    """Built once per test run: xdist workers share it (under a lock), since tests only copy it."""
+    import fcntl
+
+    base = tmp_path_factory.getbasetemp()
+    # Under xdist every worker has its own basetemp inside one per-run directory.
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    root = shared / "deploy-store"
+    root.mkdir(exist_ok=True)
+    with open(shared / "deploy-store.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not (root / "complete").exists():
+                _build_store(root)
+                (root / "complete").write_text("ok")
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return Store(root=root, db=root / "mlflow.db")
+
+
+def _build_store(root: Path) -> None:
     import mlflow
     import mlflow.sklearn
     import numpy as np
@@ -48,8 +68,8 @@ def registry_store(tmp_path_factory) -> Store:
     from mlflow import MlflowClient
     from sklearn.linear_model import LinearRegression
 
-    root = tmp_path_factory.mktemp("deploy-store")
     db = root / "mlflow.db"
+    db.unlink(missing_ok=True)  # a worker that died mid-build leaves a partial store behind
     uri = f"sqlite:///{db}"
     client = MlflowClient(uri, uri)
     experiment_id = client.create_experiment("deploy-tests", artifact_location=(root / "artifacts").as_uri())
@@ -68,7 +88,6 @@ def registry_store(tmp_path_factory) -> Store:
             assert registered.version == int(version)
             if version in ("1", "2"):
                 client.set_model_version_tag(MODEL, version, "mlci.validated", "true")
-    return Store(root=root, db=db)
 
 
 @contextlib.contextmanager

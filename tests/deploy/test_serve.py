@@ -18,7 +18,8 @@ from mlci.deploy.serve import is_running, read_state
 from mlci.outputs.dotenv import read_dotenv
 from tests.deploy.conftest import FEATURES, SAMPLE_ROWS, expected_predictions, make_project, stop_serve_processes
 
-pytestmark = pytest.mark.slow
+# One worker runs them all under `--dist loadgroup` (make test), so one module server serves every test.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("deploy-serve")]
 
 SERVE_DEPLOY = """\
 deploy:
