@@ -113,6 +113,7 @@ class Supervisor:
         sample_interval: float = 15.0,
         on_sample: Callable[[Sample], None] | None = None,
         on_notice: Callable[[str], None] | None = None,
+        on_warning: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.argv = shell_argv(command)
@@ -125,6 +126,7 @@ class Supervisor:
         self.sample_interval = sample_interval
         self.on_sample = on_sample or (lambda sample: None)
         self.on_notice = on_notice or (lambda text: None)
+        self.on_warning = on_warning or self.on_notice
         self.clock = clock
         self._proc: subprocess.Popen | None = None
         self._signal: int | None = None
@@ -252,4 +254,4 @@ class Supervisor:
                 self._stop(reason)
             else:
                 idle_warnings.append(reason)
-                self.on_notice(f"warning: {reason} (train.idle-gpu.action=kill would stop it)")
+                self.on_warning(f"{reason} (train.idle-gpu.action=kill would stop it)")

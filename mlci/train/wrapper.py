@@ -142,6 +142,7 @@ def run_tracked(
     supervisor = Supervisor(
         request.command, cwd=request.cwd, policy=request.policy, output=output, sampler=sampler,
         sample_interval=request.telemetry_interval, on_sample=lambda sample: metrics.add(sample), on_notice=info,
+        on_warning=warn,
     )
     # From the moment the run exists, a cancel (SIGTERM) must end in a KILLED run, not a RUNNING one.
     with supervisor.handling_signals():

@@ -28,7 +28,9 @@ def migrated_store(tmp_path_factory) -> Path:
     """One migrated store for the whole run, shared by the xdist workers through a lock file."""
     import fcntl
 
-    shared = tmp_path_factory.getbasetemp().parent  # the same directory for every worker of this run
+    base = tmp_path_factory.getbasetemp()
+    # Under xdist each worker's basetemp is popen-gwN inside this run's directory; without it, basetemp is that run's.
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     path = shared / "mlci-train-store" / "mlflow.db"
     path.parent.mkdir(exist_ok=True)
     with open(shared / "mlci-train-store.lock", "w") as lock:

@@ -128,7 +128,8 @@ def test_idle_gpu_with_action_warn_warns_once_and_lets_training_finish(project, 
     code, out, err = run_cli("train", "--", *sleeper(1.0))
 
     assert code == 0, err
-    assert out.count("idle GPU: utilisation below 5% for 0.005 min") == 1
+    assert "idle GPU" not in out  # a warning goes to stderr
+    assert err.count("warning: idle GPU: utilisation below 5% for 0.005 min") == 1
     run = project.client().get_run(project.dotenv()["MLCI_RUN_ID"])
     assert run.info.status == "FINISHED"
     assert run.data.tags["mlci.idle_gpu_warning"].startswith("idle GPU")

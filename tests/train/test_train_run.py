@@ -264,7 +264,7 @@ def test_cache_hit_process_does_not_import_mlflow_and_is_fast(project, run_cli):
     assert "cache hit" in proc.stdout
     marker, seconds = proc.stdout.strip().splitlines()[-1].split()
     assert marker == "NO_MLFLOW"
-    assert float(seconds) < 1.5
+    assert float(seconds) < 3.0  # the target for a hit as a whole process; typically ~0.2 s
 
 
 def test_missing_data_and_code_paths_are_config_errors_with_locations(project, run_cli):
