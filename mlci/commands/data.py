@@ -134,6 +134,7 @@ def _drift(args, ctx) -> int:
     settings = settings_from_config(drift_cfg, columns=_split_names(args.columns), exclude=_split_names(args.exclude))
     fmt = args.format or drift_cfg.get("format")
     fail_on_drift = drift_cfg.get("fail-on-drift", False) if args.fail_on_drift is None else args.fail_on_drift
+    wanted = {"columns": settings.columns, "exclude": settings.exclude}  # read only what is compared
 
     with tempfile.TemporaryDirectory(prefix="mlci-drift-") as scratch:
         snapshot = None
@@ -145,16 +146,16 @@ def _drift(args, ctx) -> int:
         else:
             ref_files = expand(reference if args.reference else str(base / reference),
                                location=None if args.reference else config.where(("data", "drift", "reference")))
-            ref_frame = load_frame(ref_files, fmt)
+            ref_frame = load_frame(ref_files, fmt, **wanted)
             summary = render.DriftSummary(reference=reference, datasets=[])
         if not summary.reference_unavailable:
             resolved = [(pattern, expand(pattern, location=where)) for pattern, where in currents]
             for pattern, files in resolved:
                 if snapshot is not None:
                     ref_files = pair(snapshot, files, base)
-                    ref_frame = load_frame(ref_files, None)
+                    ref_frame = load_frame(ref_files, None, **wanted)
                 label = pattern if len(files) > 1 else str(files[0])
-                summary.datasets.append(compare(ref_frame, load_frame(files, fmt), settings, label=label,
+                summary.datasets.append(compare(ref_frame, load_frame(files, fmt, **wanted), settings, label=label,
                                                 reference_label=snapshot.label if snapshot else reference))
 
     if not args.no_plots:

@@ -180,8 +180,12 @@ def check_targets(config, paths: list[str], *, contract_file: str | None, fmt: s
     return targets
 
 
-def load_frame(files: list[Path], fmt: str | None, *, location: str | None = None):
-    """Read files (one dataset) into one DataFrame; text formats get polars' type inference."""
+def load_frame(files: list[Path], fmt: str | None, *, location: str | None = None,
+               columns: tuple[str, ...] = (), exclude: tuple[str, ...] = ()):
+    """Read files (one dataset) into one DataFrame; text formats get polars' type inference.
+
+    Only `columns` (all when empty) minus `exclude` are read.
+    """
     import polars as pl
 
     frames = []
@@ -202,7 +206,9 @@ def load_frame(files: list[Path], fmt: str | None, *, location: str | None = Non
         return pl.DataFrame()
     try:
         combined = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
-        return combined.collect(engine="streaming")
+        names = combined.collect_schema().names()
+        keep = [c for c in names if (not columns or c in columns) and c not in exclude]
+        return combined.select(keep).collect(engine="streaming")
     except pl.exceptions.PolarsError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         names = ", ".join(str(p) for p in files[:3]) + (" ..." if len(files) > 3 else "")

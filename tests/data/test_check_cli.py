@@ -216,3 +216,9 @@ def test_data_check_imports_neither_mlflow_nor_matplotlib(project):
     )
     done = subprocess.run([sys.executable, "-c", probe], cwd=project, capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "0 []", done.stderr
+
+
+def test_data_without_a_subcommand_is_a_usage_error(project, run_cli):
+    code, _, err = run_cli("data")
+    assert code == 2
+    assert "choose a subcommand: mlci data check | mlci data drift" in err

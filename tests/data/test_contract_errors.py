@@ -190,3 +190,18 @@ def test_a_numeric_column_name_is_a_column_name(project, run_cli):
 
     rules = read_json(project / "mlci-out" / "data-check.json")["files"][0]["rules"]
     assert [(r["name"], r["failing_rows"]) for r in rules] == [("2024: present", None), ("2024: min >= 0", 1)]
+
+
+def test_the_documented_example_contract_is_valid(tmp_path):
+    import mlci.data
+    from mlci.data.contract import load_contract_file
+
+    doc = mlci.data.__doc__
+    example = doc.split("same shape (the schema is mlci/config/schemas/data.schema.json):\n\n", 1)[1]
+    example = example.split("\n\n", 1)[0]
+    path = tmp_path / "example.yml"
+    path.write_text(textwrap.dedent(example))
+    contract = load_contract_file(path)
+    kinds = {rule.kind for rule in contract.rules}
+    assert kinds >= {"present", "dtype", "not-null", "unique", "min", "max", "null-fraction", "allowed", "regex",
+                     "length", "mean", "std", "quantile", "max-age", "no-extra-columns", "rows", "sql"}
