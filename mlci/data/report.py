@@ -64,9 +64,10 @@ def _examples(rule: RuleResult, limit: int = 5) -> str:
     return "; ".join(f"row {e.row}: {e.value}" for e in rule.examples[:limit])
 
 
-def _rule_json(rule: RuleResult) -> dict:
+def _rule_json(rule: RuleResult, path: str) -> dict:
     return {
         "name": rule.name,
+        "file": path,
         "kind": rule.kind,
         "column": rule.column,
         "severity": rule.severity,
@@ -92,7 +93,7 @@ def to_json(summary: CheckSummary) -> dict:
                 "rows": f.rows,
                 "seconds": f.seconds,
                 "note": f.note,
-                "rules": [_rule_json(r) for r in f.rules],
+                "rules": [_rule_json(r, f.path) for r in f.rules],
             }
             for f in summary.files
         ],
