@@ -190,7 +190,7 @@ def test_deploy_credentials_from_vault_add_an_id_token_and_the_secret(rendered, 
         "vault": "ml/prod/deploy@kv", "token": "$MLCI_VAULT_ID_TOKEN", "file": False}}
     assert production["id_tokens"] == {"MLCI_VAULT_ID_TOKEN": {"aud": "$VAULT_SERVER_URL"}}
     assert production["environment"]["name"] == "prod" and production["resource_group"] == "prod"
-    assert production["script"] == ["mlci deploy --to prod"]
+    assert production["script"] == ['mlci deploy --to prod --version "$MLCI_MODEL_VERSION"']
 
 
 def test_retrain_jobs_chain_to_a_child_pipeline_that_the_parent_waits_for(rendered, tmp_path):
