@@ -173,9 +173,7 @@ def _parse_text(raw: pl.Expr, declared: str, fmt: str | None) -> pl.Expr | None:
             for f in AWARE_DATETIME_FORMATS
         ]
         return pl.coalesce(attempts)
-    if target in ("String", "Categorical"):
-        return None  # text is already text
-    return None
+    return None  # strings and categoricals are text already; durations have no text form
 
 
 def _fmt_value(value: Any) -> str:
@@ -223,9 +221,6 @@ class _Planner:
     def result(self, rule: Rule, status: str, message: str = "", **kwargs) -> RuleResult:
         return RuleResult(name=rule.name, kind=rule.kind, severity=rule.severity, status=status,
                           column=rule.column, message=message, **kwargs)
-
-    def col(self, name: str) -> pl.Expr:
-        return pl.col(name)
 
     def raw(self, name: str) -> pl.Expr:
         return pl.col(self.parsed[name][1]) if name in self.parsed else pl.col(name)
