@@ -18,9 +18,9 @@ def configure(parser) -> None:
                         help="also write the CI/CD catalog layout: DIR/templates/<stage>.yml and DIR/README.md")
     parser.add_argument("--catalog-project", metavar="PATH", default="mlci/mlci",
                         help="default project path of the components that all.yml includes (default: mlci/mlci)")
-    parser.add_argument("--readme", metavar="FILE", default="README.md",
-                        help="README whose template reference (between its markers) is regenerated, if it exists "
-                        "(default: README.md)")
+    parser.add_argument("--readme", metavar="FILE",
+                        help="README whose template reference (between its markers) is regenerated "
+                        "(default: README.md when it has the markers)")
 
 
 def run(args, ctx) -> int:
@@ -28,12 +28,17 @@ def run(args, ctx) -> int:
 
     from mlci.errors import CheckFailed, ConfigError
     from mlci.generate import MarkersMissing, differences, load_manifests, plan, write
+    from mlci.generate.readme import BEGIN
 
     out_dir = Path(args.out)
     catalog_dir = Path(args.catalog) if args.catalog else None
-    readme = Path(args.readme)
+    readme = Path(args.readme or "README.md")
+    if args.readme and not readme.exists():
+        raise ConfigError("file not found", location=str(readme))
+    # A project that only vendors the templates keeps its README as it is.
+    use_readme = bool(args.readme) or (readme.exists() and BEGIN in readme.read_text(encoding="utf-8"))
     try:
-        files = plan(load_manifests(), out_dir=out_dir, readme=readme if readme.exists() else None,
+        files = plan(load_manifests(), out_dir=out_dir, readme=readme if use_readme else None,
                      catalog_dir=catalog_dir, catalog_project=args.catalog_project)
     except MarkersMissing as exc:
         raise ConfigError(str(exc), location=str(readme),

@@ -72,12 +72,18 @@ def test_readme_reference_is_rewritten_between_the_markers_only(run_cli, tmp_pat
     assert run_cli("generate", "--check")[0] == 1
 
 
-def test_readme_without_markers_is_a_config_error(run_cli, tmp_path, monkeypatch):
+def test_a_readme_without_markers_is_left_alone_unless_named(run_cli, tmp_path, monkeypatch):
+    """A project that vendors the templates keeps its own README; naming one without markers is an error."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "README.md").write_text("# no markers here\n")
-    code, _, err = run_cli("generate")
+    code, out, _ = run_cli("generate")
+    assert code == 0 and "README" not in out
+    assert (tmp_path / "README.md").read_text() == "# no markers here\n"
+    code, _, err = run_cli("generate", "--readme", "README.md")
     assert code == 2
     assert "README.md: the README has no" in err and "add the two marker lines" in err
+    code, _, err = run_cli("generate", "--readme", "docs/TEMPLATES.md")
+    assert code == 2 and "docs/TEMPLATES.md: file not found" in err
 
 
 def test_markdown_cells_cannot_be_broken_by_descriptions_or_defaults():
