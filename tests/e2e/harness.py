@@ -139,6 +139,7 @@ class PipelineRun:
     output: str
     seconds: float
     jobs: dict[str, JobResult] = field(default_factory=dict)
+    first_failure_seconds: float | None = None  # since pipeline start, when the first job reported failure
 
     def status(self, job: str) -> str | None:
         result = self.jobs.get(job)
@@ -153,6 +154,7 @@ _SUMMARY = re.compile(
     r"^\s*(?P<status>PASS|FAIL|WARN|MANUAL|SKIP)\s+(?:\[\s*(?P<time>[\d.]+) (?P<unit>ms|s|min)\]\s+)?(?P<job>[\w.:-]+)",
     re.MULTILINE,
 )
+_JOB_FAILED = re.compile(r"\sfinished in .*\bFAIL\b")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -160,6 +162,8 @@ def parse_gcl_output(output: str) -> dict[str, JobResult]:
     text = _ANSI.sub("", output)
     jobs: dict[str, JobResult] = {}
     for match in _SUMMARY.finditer(text):
+        if match["job"] == "Avoid":  # gitlab-ci-local's own "WARN Avoid overriding ..." notice
+            continue
         status = {"PASS": "passed", "FAIL": "failed", "WARN": "warning", "MANUAL": "manual", "SKIP": "skipped"}[
             match["status"]
         ]
@@ -247,20 +251,24 @@ class Workspace:
         cmd += list(jobs or [])
         env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}", "FORCE_COLOR": "0"}
         start = time.monotonic()
-        if echo:
-            proc = subprocess.Popen(cmd, cwd=self.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    text=True)
-            lines = []
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                lines.append(line)
+        # Stream the output so each line's arrival time is known (first-failure latency).
+        proc = subprocess.Popen(
+            cmd, cwd=self.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        lines: list[tuple[float, str]] = []
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append((time.monotonic() - start, line))
+            if echo:
                 print(line, end="", flush=True)
-            proc.wait(timeout=timeout)
-            output, code = "".join(lines), proc.returncode
-        else:
-            done = subprocess.run(cmd, cwd=self.root, env=env, capture_output=True, text=True, timeout=timeout)
-            output, code = done.stdout + done.stderr, done.returncode
-        run = PipelineRun(code, output, time.monotonic() - start, parse_gcl_output(output))
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+        output = "".join(line for _, line in lines)
+        first_failure = next((t for t, line in lines if _JOB_FAILED.search(_ANSI.sub("", line))), None)
+        run = PipelineRun(code, output, time.monotonic() - start, parse_gcl_output(output), first_failure)
         (self.root / f".pipeline-{len(self.runs):02d}-{label}.log").write_text(output)
         self.runs.append((label, run))
         return run
