@@ -10,6 +10,7 @@ the contract and the slices realistic: the collecting `site` and the
 from __future__ import annotations
 
 import argparse
+import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -52,7 +53,10 @@ def make_variant(frame: pd.DataFrame, variant: str, seed: int) -> pd.DataFrame:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="data")
-    parser.add_argument("--variant", choices=["clean", "drifted", "bad"], default="clean")
+    # EXAMPLE_DATA_VARIANT lets a scheduled pipeline simulate a drifted data delivery.
+    parser.add_argument(
+        "--variant", choices=["clean", "drifted", "bad"], default=os.environ.get("EXAMPLE_DATA_VARIANT", "clean")
+    )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     out = Path(args.out)
