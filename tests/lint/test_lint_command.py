@@ -166,3 +166,14 @@ def test_server_lint_without_a_token_or_with_a_bad_one_exits_3(in_repo, run_cli,
     code, out, err = run_cli("lint", "--server")
     assert code == 3 and "HTTP 401" in err
     assert "glpat-wrong-token-0123456789" not in out + err
+
+
+def test_the_example_projects_pipeline_lints_clean(in_repo, run_cli, rendered, repo_root):
+    """The example includes the templates the way a user would; what it gets must lint clean too."""
+    in_repo.write(".gitlab-ci.yml", (repo_root / "examples/tumor-classifier/.gitlab-ci.yml").read_text())
+    for name, text in rendered.items():
+        in_repo.write(f"ci_templates/{name}", text)
+    code, out, _ = run_cli("lint", "--format", "json")
+    report = json.loads(out)
+    assert (code, report["findings"]) == (0, [])
+    assert "mlci-retrain-run" in report["jobs"] and "mlci-deploy-production" in report["jobs"]
