@@ -25,6 +25,8 @@ from mlci.data.contract import FLOAT_NAMES, INTEGER_NAMES, Contract, Rule, dtype
 from mlci.errors import ConfigError
 
 EXAMPLES = 5
+# Files at least this big (on disk) are checked with polars' streaming engine.
+STREAMING_FROM_BYTES = 64 * 1024 * 1024
 # Pass 2 runs per-rule early-stopping plans while their expected scan depth, summed in
 # files, stays within this; each reads only its own columns, so two partial reads of a
 # few columns cost about what one full-width pass does.
@@ -84,6 +86,7 @@ class FileResult:
     seconds: float
     rules: list[RuleResult]
     note: str = ""
+    engine: str = "streaming"
 
     def count(self, outcome: str) -> int:
         return sum(r.outcome == outcome for r in self.rules)
@@ -108,8 +111,8 @@ class _Pending:
     value: pl.Expr | None = None
 
 
-def scan(data_file: DataFile) -> tuple[pl.LazyFrame, str]:
-    """A lazy scan of the file (declared text columns read as raw strings) and a note."""
+def scan(data_file: DataFile) -> tuple[pl.LazyFrame, str, int]:
+    """A lazy scan of the file (declared text columns read as raw strings), a note, and its size."""
     path, fmt = data_file.path, data_file.format
     try:
         size = path.stat().st_size
@@ -118,7 +121,7 @@ def scan(data_file: DataFile) -> tuple[pl.LazyFrame, str]:
     except OSError as exc:
         raise ConfigError(f"cannot read data file: {exc.strerror or exc}", location=str(path)) from None
     if size == 0:
-        return pl.LazyFrame(), "file is empty (0 bytes)"
+        return pl.LazyFrame(), "file is empty (0 bytes)", 0
     declared = {c.name: pl.String for c in data_file.contract.columns.values() if c.dtype}
     try:
         if fmt == "parquet":
@@ -135,7 +138,7 @@ def scan(data_file: DataFile) -> tuple[pl.LazyFrame, str]:
         lf.collect_schema()
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise ConfigError(f"cannot read as {fmt}: {_first_line(exc)}", location=str(path)) from None
-    return lf, ""
+    return lf, "", size
 
 
 def _first_line(exc: BaseException) -> str:
@@ -467,7 +470,13 @@ class _Planner:
         return _Pending(rule, {alias: col.max()}, finish)
 
 
-def evaluate(lf: pl.LazyFrame, contract: Contract, *, fmt: str, now: datetime | None = None) -> tuple[int, list]:
+def engine_for(size_bytes: int) -> str:
+    """Polars' in-memory engine has less per-query overhead; streaming bounds memory on big files."""
+    return "streaming" if size_bytes >= STREAMING_FROM_BYTES else "in-memory"
+
+
+def evaluate(lf: pl.LazyFrame, contract: Contract, *, fmt: str, now: datetime | None = None,
+             engine: str = "streaming") -> tuple[int, list]:
     """Run both passes over a scan; returns (row count, rule results in contract order)."""
     now = now or datetime.now(timezone.utc)
     schema = lf.collect_schema()
@@ -481,7 +490,7 @@ def evaluate(lf: pl.LazyFrame, contract: Contract, *, fmt: str, now: datetime | 
             aggs.update(item.aggs)
     for n, guess in enumerate(planner.type_guesses):
         aggs[f"__nn{n}"] = pl.col(guess.column).count().cast(pl.Int64)
-    values = frame.select(**aggs).collect(engine="streaming").row(0, named=True)
+    values = frame.select(**aggs).collect(engine=engine).row(0, named=True)
     rows = int(values["__rows"])
 
     results: list[RuleResult] = []
@@ -496,7 +505,7 @@ def evaluate(lf: pl.LazyFrame, contract: Contract, *, fmt: str, now: datetime | 
             needs_examples.append((item, result))
 
     if needs_examples:
-        found = _fetch_examples(planner.frame(lf.with_row_index(ROW_INDEX)), needs_examples)
+        found = _fetch_examples(planner.frame(lf.with_row_index(ROW_INDEX)), needs_examples, engine)
         for (_, result), (rows_found, values_found) in zip(needs_examples, found, strict=True):
             result.examples = [
                 Example(row=int(r), value=_fmt_value(v)) for r, v in zip(rows_found, values_found, strict=False)
@@ -510,7 +519,8 @@ def evaluate(lf: pl.LazyFrame, contract: Contract, *, fmt: str, now: datetime | 
     return rows, results
 
 
-def _fetch_examples(indexed: pl.LazyFrame, failing: list[tuple[_Pending, RuleResult]]) -> list[tuple[list, list]]:
+def _fetch_examples(indexed: pl.LazyFrame, failing: list[tuple[_Pending, RuleResult]],
+                    engine: str) -> list[tuple[list, list]]:
     """Pass 2: up to EXAMPLES (row index, value) pairs per failing rule, in row order.
 
     Pass 1's counts tell how deep into the file each rule's first examples lie (on
@@ -526,26 +536,27 @@ def _fetch_examples(indexed: pl.LazyFrame, failing: list[tuple[_Pending, RuleRes
             .head(EXAMPLES)
             for item, _ in failing
         ]
-        frames = pl.collect_all(plans, engine="streaming")
+        frames = pl.collect_all(plans, engine="streaming")  # streaming, so each plan stops at its head
         return [(frame[ROW_INDEX].to_list(), frame["__value"].to_list()) for frame in frames]
     picks: dict[str, pl.Expr] = {}
     for n, (item, _) in enumerate(failing):
         mask = item.mask.fill_null(False)
         picks[f"__e{n}_row"] = pl.col(ROW_INDEX).filter(mask).head(EXAMPLES).implode()
         picks[f"__e{n}_val"] = item.value.filter(mask).head(EXAMPLES).implode()
-    row = indexed.select(**picks).collect(engine="streaming").row(0, named=True)
+    row = indexed.select(**picks).collect(engine=engine).row(0, named=True)
     return [(row[f"__e{n}_row"], row[f"__e{n}_val"]) for n in range(len(failing))]
 
 
 def check_file(data_file: DataFile, *, now: datetime | None = None) -> FileResult:
     started = time.perf_counter()
-    lf, note = scan(data_file)
+    lf, note, size = scan(data_file)
+    engine = engine_for(size)
     try:
-        rows, results = evaluate(lf, data_file.contract, fmt=data_file.format, now=now)
+        rows, results = evaluate(lf, data_file.contract, fmt=data_file.format, now=now, engine=engine)
     except pl.exceptions.PolarsError as exc:
         raise ConfigError(f"cannot read as {data_file.format}: {_first_line(exc)}",
                           location=str(data_file.path)) from None
     return FileResult(
         path=str(data_file.path), source=data_file.source, format=data_file.format, rows=rows,
-        seconds=round(time.perf_counter() - started, 3), rules=results, note=note,
+        seconds=round(time.perf_counter() - started, 3), rules=results, note=note, engine=engine,
     )

@@ -92,6 +92,7 @@ def to_json(summary: CheckSummary) -> dict:
                 "format": f.format,
                 "rows": f.rows,
                 "seconds": f.seconds,
+                "engine": f.engine,
                 "note": f.note,
                 "rules": [_rule_json(r, f.path) for r in f.rules],
             }

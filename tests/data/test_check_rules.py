@@ -97,6 +97,15 @@ CASES = [
 FAILS_ON_CLEAN = {"min-exclusive", "max-exclusive", "rows"}
 
 
+@pytest.fixture(params=["in-memory", "streaming"])
+def engine(request, monkeypatch):
+    """Both polars engines must give the same answers (small files use in-memory, big ones streaming)."""
+    import mlci.data.check
+
+    monkeypatch.setattr(mlci.data.check, "STREAMING_FROM_BYTES", 0 if request.param == "streaming" else 2**62)
+    return request.param
+
+
 def _contract(case: Case):
     return contract_for(case.contract.get("columns"), **case.contract.get("table", {}))
 
@@ -105,14 +114,16 @@ def _run(tmp_path, frame: pl.DataFrame, case: Case, fmt: str):
     path = write(frame, tmp_path / f"data.{fmt}")
     result = check_file(DataFile(path=path, format=fmt, source="t", contract=_contract(case)), now=NOW)
     by_name = {rule.name: rule for rule in result.rules}
+    assert result.engine in ("in-memory", "streaming")
     assert case.rule in by_name, sorted(by_name)
     return result, by_name[case.rule]
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv", "ndjson"])
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_rule_fails_on_planted_rows_with_exact_counts(tmp_path, case, fmt):
+def test_rule_fails_on_planted_rows_with_exact_counts(tmp_path, case, fmt, engine):
     result, rule = _run(tmp_path, case.mutate(base_frame()), case, fmt)
+    assert result.engine == engine
     assert rule.status == "failed", rule
     assert rule.outcome == "failed"
     if case.failing is not None:
@@ -126,7 +137,7 @@ def test_rule_fails_on_planted_rows_with_exact_counts(tmp_path, case, fmt):
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv", "ndjson"])
 @pytest.mark.parametrize("case", [c for c in CASES if c.id not in FAILS_ON_CLEAN], ids=lambda c: c.id)
-def test_rule_passes_on_clean_data(tmp_path, case, fmt):
+def test_rule_passes_on_clean_data(tmp_path, case, fmt, engine):
     result, rule = _run(tmp_path, base_frame(), case, fmt)
     assert rule.status == "passed", rule
     assert [r.name for r in result.rules if r.status != "passed"] == []
@@ -138,7 +149,7 @@ def test_examples_show_the_failing_values(tmp_path):
     assert [(e.row, e.value) for e in rule.examples] == [(9, "'AB-1'"), (11, "'xAB-011'")]
 
 
-def test_examples_are_capped_at_five_but_the_count_is_exact(tmp_path):
+def test_examples_are_capped_at_five_but_the_count_is_exact(tmp_path, engine):
     bad = list(range(0, 100, 3))  # 34 rows
     case = Case("many", "amount: min >= 0", {"columns": {"amount": {"min": 0}}},
                 set_rows("amount", bad, -2.0), 34, bad[:5])
@@ -148,7 +159,7 @@ def test_examples_are_capped_at_five_but_the_count_is_exact(tmp_path):
     assert {e.value for e in rule.examples} == {"-2"}
 
 
-def test_rare_failures_late_in_the_file_still_get_their_examples(tmp_path):
+def test_rare_failures_late_in_the_file_still_get_their_examples(tmp_path, engine):
     """Pass 2 must find examples wherever they are, with the single-pass strategy too."""
     frame = base_frame(20_000)
     bad = [19_990, 19_995]
@@ -179,3 +190,10 @@ def test_column_severity_applies_to_its_rules_and_rule_severity_wins(tmp_path):
     assert severities["code: matches AB-\\d+"] == "warn"
     assert severities["code: length in [6, 6]"] == "error"
     assert severities["code: present"] == "warn"
+
+
+def test_big_files_are_streamed():
+    from mlci.data.check import STREAMING_FROM_BYTES, engine_for
+
+    assert engine_for(STREAMING_FROM_BYTES) == "streaming"
+    assert engine_for(STREAMING_FROM_BYTES - 1) == "in-memory"
