@@ -159,8 +159,12 @@ def test_examples_are_capped_at_five_but_the_count_is_exact(tmp_path, engine):
     assert {e.value for e in rule.examples} == {"-2"}
 
 
-def test_rare_failures_late_in_the_file_still_get_their_examples(tmp_path, engine):
-    """Pass 2 must find examples wherever they are, with the single-pass strategy too."""
+@pytest.mark.parametrize("budget", [0.0, 100.0], ids=["one-full-pass", "per-rule-early-stop"])
+def test_rare_failures_late_in_the_file_still_get_their_examples(tmp_path, engine, budget, monkeypatch):
+    """Pass 2 must find examples wherever they are, whichever of its two strategies runs."""
+    import mlci.data.check
+
+    monkeypatch.setattr(mlci.data.check, "EXAMPLE_DEPTH_BUDGET", budget)
     frame = base_frame(20_000)
     bad = [19_990, 19_995]
     frame = set_rows("amount", bad, -1.0)(frame)
