@@ -149,9 +149,11 @@ class PipelineRun:
         return job in self.jobs and self.jobs[job].status in ("passed", "failed", "warning")
 
 
-# The closing summary: " PASS  [ 2.11 s] mlci-data-drift"; manual jobs are listed without a time.
+# The closing summary: " PASS  [ 2.11 s] mlci-data-drift"; jobs of a child pipeline started by a
+# `trigger:` job read " PASS  [ 13 s] [mlci-retrain-run] -> mlci-train" and are keyed "mlci-retrain-run/mlci-train".
 _SUMMARY = re.compile(
-    r"^\s*(?P<status>PASS|FAIL|WARN|MANUAL|SKIP)\s+(?:\[\s*(?P<time>[\d.]+) (?P<unit>ms|s|min)\]\s+)?(?P<job>[\w.:-]+)",
+    r"^\s*(?P<status>PASS|FAIL|WARN|MANUAL|SKIP)\s+(?:\[\s*(?P<time>[\d.]+) (?P<unit>ms|s|min)\]\s+)?"
+    r"(?:\[(?P<parent>[\w.:-]+)\] -> )?(?P<job>[\w.:-]+)",
     re.MULTILINE,
 )
 _JOB_FAILED = re.compile(r"\sfinished in .*\bFAIL\b")
@@ -171,7 +173,8 @@ def parse_gcl_output(output: str) -> dict[str, JobResult]:
         if match["time"]:
             value = float(match["time"])
             seconds = value / 1000 if match["unit"] == "ms" else value * 60 if match["unit"] == "min" else value
-        jobs[match["job"]] = JobResult(match["job"], status, seconds)
+        name = f"{match['parent']}/{match['job']}" if match["parent"] else match["job"]
+        jobs[name] = JobResult(name, status, seconds)
     return jobs
 
 

@@ -8,11 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.e2e.harness import PipelineRun, Workspace
+from tests.e2e.harness import Workspace
 
 MAIN_PUSH = {"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_BRANCH": "main", "CI_COMMIT_REF_NAME": "main"}
 SCHEDULE = {"CI_PIPELINE_SOURCE": "schedule", "CI_COMMIT_BRANCH": "main", "CI_COMMIT_REF_NAME": "main"}
-CHILD_PIPELINE = "mlci-out/retrain-pipeline.yml"
 
 
 def set_training_default(workspace: Workspace, *, c: float | None = None, variant: str | None = None) -> None:
@@ -48,8 +47,3 @@ def dotenv(workspace: Workspace, name: str) -> dict[str, str]:
     from mlci.outputs.dotenv import read_dotenv
 
     return read_dotenv(workspace.out_dir / name)
-
-
-def run_child_pipeline(workspace: Workspace, label: str, variables: dict[str, str]) -> PipelineRun:
-    """gitlab-ci-local cannot follow `trigger:`; run the generated child pipeline file as GitLab would."""
-    return workspace.run_pipeline(label, variables, file=CHILD_PIPELINE)
