@@ -227,6 +227,34 @@ class Workspace:
             variables["MLCI_GITLAB_TOKEN"] = FAKE_TOKEN
         return variables
 
+    def gcl_command(
+        self, variables: dict[str, str] | None = None, *, manual: list[str] | None = None, file: str | None = None
+    ) -> list[str]:
+        merged = {**self.base_variables(), **(variables or {})}
+        cmd = [str(GCL), "--cwd", ".", "--force-shell-executor", "--no-color", "--timestamps"]
+        predefined = sorted(k for k in merged if k.startswith(("CI_", "GITLAB_")))
+        if predefined:
+            cmd += ["--ignore-predefined-vars", ",".join(predefined)]
+        for key, value in merged.items():
+            cmd += ["--variable", f"{key}={value}"]
+        for job in manual or []:
+            cmd += ["--manual", job]
+        if file:
+            cmd += ["--file", file]
+        return cmd
+
+    def preview(self, variables: dict[str, str] | None = None) -> dict:
+        """The merged pipeline as gitlab-ci-local builds it (includes, inputs, extends resolved)."""
+        import yaml
+
+        done = subprocess.run(
+            [*self.gcl_command(variables), "--preview"], cwd=self.root, check=True, capture_output=True, text=True
+        )
+        # Notices may precede the document; the merged YAML starts at its '---' line.
+        text = done.stdout
+        start = text.find("---\n")
+        return yaml.safe_load(text[start:] if start >= 0 else text)
+
     def run_pipeline(
         self,
         label: str,
@@ -239,17 +267,7 @@ class Workspace:
         timeout: float = 900,
         echo: bool = False,
     ) -> PipelineRun:
-        merged = {**self.base_variables(), **(variables or {})}
-        cmd = [str(GCL), "--cwd", ".", "--force-shell-executor", "--no-color", "--timestamps"]
-        predefined = sorted(k for k in merged if k.startswith("CI_"))
-        if predefined:
-            cmd += ["--ignore-predefined-vars", ",".join(predefined)]
-        for key, value in merged.items():
-            cmd += ["--variable", f"{key}={value}"]
-        for job in manual or []:
-            cmd += ["--manual", job]
-        if file:
-            cmd += ["--file", file]
+        cmd = self.gcl_command(variables, manual=manual, file=file)
         cmd += list(extra_args or [])
         cmd += list(jobs or [])
         env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}", "FORCE_COLOR": "0"}
@@ -372,3 +390,5 @@ def workspace_with_services(
         yield workspace
     finally:
         workspace.close()
+        if base is None:  # a private temp dir; callers that pass `base` keep theirs for inspection
+            shutil.rmtree(workspace.root, ignore_errors=True)
