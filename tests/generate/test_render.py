@@ -154,8 +154,11 @@ def test_report_runs_on_merge_requests_only_and_a_gitlab_outage_does_not_block(r
     assert report["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "merge_request_event"', "when": "always"}]
     assert report["allow_failure"] == {"exit_codes": [3]}
     assert report["needs"][0] == {"job": "mlci-gate", "artifacts": True, "optional": True}
-    assert {n["job"] for n in report["needs"][1:]} == {"mlci-data-check", "mlci-data-drift"}
+    # train.json (written by mlci train) is what the report's training telemetry section shows.
+    assert {n["job"] for n in report["needs"][1:]} == {"mlci-train", "mlci-data-check", "mlci-data-drift"}
     assert all(n["optional"] and n["artifacts"] for n in report["needs"][1:])
+    sweep = resolved(rendered["mlci-report.yml"], tmp_path, {"train-job": "mlci-train-select"})["mlci-report"]
+    assert {"job": "mlci-train-select", "artifacts": True, "optional": True} in sweep["needs"]
     assert report["artifacts"]["expose_as"] and report["artifacts"]["paths"][0] == "mlci-out/report.md"
 
 

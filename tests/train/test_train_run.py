@@ -236,6 +236,31 @@ def test_matrix_variables_become_params_and_reach_the_command(project, run_cli, 
     assert run.data.params == {"alpha": "0.25", "depth": "3", "LEARNING_RATE": "0.01"}
 
 
+def test_the_train_templates_default_sweep_records_each_jobs_matrix_values_as_params(project, run_cli, monkeypatch):
+    """The `matrix` input's default, expanded as GitLab's parallel:matrix would, with no mlci.yml help."""
+    import itertools
+
+    from mlci.generate.stages import load_manifests
+
+    quick_project(project)
+    matrix = load_manifests().by_name("train").input("matrix").default
+    jobs = [dict(zip(entry, combo, strict=True))
+            for entry in matrix
+            for combo in itertools.product(*([v] if isinstance(v, str) else v for v in entry.values()))]
+    assert len(jobs) == 3
+
+    recorded = []
+    for variables in jobs:
+        with monkeypatch.context() as job:
+            for name, value in variables.items():
+                job.setenv(name, value)
+            code, _, err = run_cli("train", "--", *QUICK)
+        assert code == 0, err
+        params = project.client().get_run(project.dotenv()["MLCI_RUN_ID"]).data.params
+        recorded.append({k: v for k, v in params.items() if k != "alpha"})
+    assert recorded == [{"seed": "1"}, {"seed": "2"}, {"seed": "3"}]
+
+
 def test_child_sees_the_run_and_an_absolute_tracking_uri(project, run_cli):
     quick_project(project)
     show = [sys.executable, "-c",
