@@ -55,6 +55,34 @@ _MAX_REASON = 2000
 _PAGE_SIZE = 200
 
 
+@contextlib.contextmanager
+def tracking_uri_scope(uri: str) -> Iterator[None]:
+    """Point MLflow's process-wide tracking URI at `uri` for one block, then restore it exactly.
+
+    MLflow's local (sqlite/file) registry resolves `models:/<model_id>` sources,
+    and the client resolves a run's logged models when downloading, through the
+    global tracking URI instead of the client's own; tests use it for MLflow's
+    fluent API. Restoring means the raw setting, not `get_tracking_uri()` (that
+    returns the resolved default, ./mlflow.db, which would then be created in
+    the current directory), and `MLFLOW_TRACKING_URI`, which
+    `mlflow.set_tracking_uri` exports and mlci reads with precedence over mlci.yml.
+    """
+    import mlflow
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    saved_uri = getattr(tracking_utils, "_tracking_uri", None)
+    saved_env = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        tracking_utils._tracking_uri = saved_uri
+        if saved_env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = saved_env
+
+
 @dataclass(frozen=True)
 class VersionInfo:
     name: str
@@ -172,29 +200,6 @@ class Registry:
             message = _short_message(exc)
             raise ExternalServiceError("MLflow", self.url, f"could not {action}: {message}", status=status,
                                        hint=hint) from exc
-
-    @contextlib.contextmanager
-    def _global_tracking_uri(self) -> Iterator[None]:
-        """Point MLflow's process-wide tracking URI at this store for one call.
-
-        MLflow's local (sqlite/file) registry resolves `models:/<model_id>`
-        sources, and the client resolves a run's logged models when downloading,
-        through the global tracking URI instead of the client's own.
-        """
-        import mlflow
-        from mlflow.tracking._tracking_service import utils as tracking_utils
-
-        saved_uri = getattr(tracking_utils, "_tracking_uri", None)
-        saved_env = os.environ.get("MLFLOW_TRACKING_URI")
-        mlflow.set_tracking_uri(self.tracking_uri)
-        try:
-            yield
-        finally:
-            tracking_utils._tracking_uri = saved_uri
-            if saved_env is None:
-                os.environ.pop("MLFLOW_TRACKING_URI", None)
-            else:
-                os.environ["MLFLOW_TRACKING_URI"] = saved_env
 
     @property
     def mode(self) -> str:
@@ -319,7 +324,7 @@ class Registry:
                 if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
                     raise
             kwargs = {"model_id": model_id} if model_id else {}
-            with self._global_tracking_uri():
+            with tracking_uri_scope(self.tracking_uri):
                 mv = self.client.create_model_version(
                     model, source, run_id=run_id, tags={k: str(v) for k, v in lineage.items()}, **kwargs
                 )
@@ -352,7 +357,7 @@ class Registry:
         except MlflowException as exc:
             if _status_of(exc) not in (404, 405, 501):  # servers without the LoggedModel API
                 raise
-        with self._global_tracking_uri():
+        with tracking_uri_scope(self.tracking_uri):
             names = {a.path for a in self.client.list_artifacts(run_id, artifact_path)}
         if f"{artifact_path}/MLmodel" in names:
             return f"{run.info.artifact_uri.rstrip('/')}/{artifact_path}", None
@@ -498,7 +503,8 @@ class Registry:
         """Download `artifact_path` of the run (a logged model resolves too) into dst; returns the local path."""
         dst = Path(dst)
         dst.mkdir(parents=True, exist_ok=True)
-        with self._errors(f"download artifact {artifact_path!r} of run {run_id}"), self._global_tracking_uri():
+        with (self._errors(f"download artifact {artifact_path!r} of run {run_id}"),
+              tracking_uri_scope(self.tracking_uri)):
             return Path(self.client.download_artifacts(run_id, artifact_path, str(dst)))
 
     def download_version_artifacts(self, model: str, version: str, dst: Path) -> Path:
@@ -506,7 +512,8 @@ class Registry:
         info = self.get_version(model, version)
         dst = Path(dst)
         dst.mkdir(parents=True, exist_ok=True)
-        with self._errors(f"download version {version} of model {model!r}"), self._global_tracking_uri():
+        with (self._errors(f"download version {version} of model {model!r}"),
+              tracking_uri_scope(self.tracking_uri)):
             from mlflow.artifacts import download_artifacts
 
             logged = re.match(r"^models:/(m-[0-9a-f]+)/?$", info.source)

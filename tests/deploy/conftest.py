@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from mlci.adapters.mlflow import tracking_uri_scope
+
 MODEL = "demo"
 COEFFICIENTS = {"1": ([1.0, 2.0, 3.0], 0.5), "2": ([-1.0, 0.0, 4.0], -1.0), "3": ([0.0, 1.0, 0.0], 0.0)}
 FEATURES = ["f0", "f1", "f2"]
@@ -75,7 +77,7 @@ def _build_store(root: Path) -> None:
     experiment_id = client.create_experiment("deploy-tests", artifact_location=(root / "artifacts").as_uri())
     rng = np.random.default_rng(3)
     X = pd.DataFrame(rng.normal(size=(40, 3)), columns=FEATURES)
-    with _global_tracking_uri(uri):
+    with tracking_uri_scope(uri):
         for version, (weights, bias) in COEFFICIENTS.items():
             y = X.to_numpy() @ np.array(weights) + bias
             with mlflow.start_run(experiment_id=experiment_id, run_name=f"v{version}") as run:
@@ -88,29 +90,6 @@ def _build_store(root: Path) -> None:
             assert registered.version == int(version)
             if version in ("1", "2"):
                 client.set_model_version_tag(MODEL, version, "mlci.validated", "true")
-
-
-@contextlib.contextmanager
-def _global_tracking_uri(uri: str):
-    """MLflow's fluent API for a moment, without leaving MLFLOW_TRACKING_URI behind.
-
-    mlflow.set_tracking_uri also exports the variable, and mlci reads it with
-    precedence over mlci.yml, so a leaked value would redirect later tests.
-    """
-    import mlflow
-    from mlflow.tracking._tracking_service import utils as tracking_utils
-
-    saved_uri = getattr(tracking_utils, "_tracking_uri", None)
-    saved_env = os.environ.get("MLFLOW_TRACKING_URI")
-    mlflow.set_tracking_uri(uri)
-    try:
-        yield
-    finally:
-        tracking_utils._tracking_uri = saved_uri
-        if saved_env is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = saved_env
 
 
 @dataclass

@@ -7,11 +7,12 @@ the database, and the artifact root (MLflow would otherwise default to
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from mlci.adapters.mlflow import tracking_uri_scope
 
 # MLflow 3 sends usage telemetry unless told not to; without internet each
 # event can stall for seconds. GitLab runners set GITLAB_CI, which MLflow
@@ -31,29 +32,6 @@ class TrainedStore:
     runs: dict[str, str] = field(default_factory=dict)  # label -> run id
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     sample_csv: Path | None = None
-
-
-@contextlib.contextmanager
-def use_tracking_uri(uri: str):
-    """Point MLflow's fluent API at uri, then restore the previous setting exactly.
-
-    get_tracking_uri() returns the resolved default (./mlflow.db); setting that
-    back would make MLflow create a database in the current directory.
-    """
-    import mlflow
-    from mlflow.tracking._tracking_service import utils as tracking_utils
-
-    previous_uri = tracking_utils._tracking_uri
-    previous_env = os.environ.get("MLFLOW_TRACKING_URI")
-    mlflow.set_tracking_uri(uri)
-    try:
-        yield
-    finally:
-        tracking_utils._tracking_uri = previous_uri
-        if previous_env is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = previous_env
 
 
 def _slow_model_class():
@@ -119,7 +97,7 @@ def build_store(root: Path, *, with_slow: bool = True) -> TrainedStore:
         ),
     }
 
-    with use_tracking_uri(uri):
+    with tracking_uri_scope(uri):
         for label, model in models.items():
             with mlflow.start_run(experiment_id=experiment_id, run_name=label) as run:
                 metrics = _score(model, frame_test, y_test, slices)

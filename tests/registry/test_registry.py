@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -214,3 +215,25 @@ def test_unknown_run_is_a_404_with_a_hint(trained_store):
     assert info.value.exit_code == 3
     assert "MLCI_RUN_ID" in info.value.hint
     assert trained_store.uri in str(info.value)
+
+
+def test_tracking_uri_scope_sets_mlflows_global_uri_and_restores_exactly(clean_env, tmp_path):
+    """Shared by the adapter and the test stores: nothing may leak into later code or tests."""
+    import mlflow
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    from mlci.adapters.mlflow import tracking_uri_scope
+
+    inner = f"sqlite:///{tmp_path / 'inner.db'}"
+    clean_env.setattr(tracking_utils, "_tracking_uri", None)
+    with tracking_uri_scope(inner):
+        assert mlflow.get_tracking_uri() == inner
+    # Unset stays unset: restoring get_tracking_uri() would pin ./mlflow.db in the current directory.
+    assert tracking_utils._tracking_uri is None and "MLFLOW_TRACKING_URI" not in os.environ
+
+    outer = f"sqlite:///{tmp_path / 'outer.db'}"
+    clean_env.setenv("MLFLOW_TRACKING_URI", outer)
+    with pytest.raises(RuntimeError), tracking_uri_scope(inner):
+        assert os.environ["MLFLOW_TRACKING_URI"] == inner
+        raise RuntimeError("the block failed")
+    assert tracking_utils._tracking_uri is None and os.environ["MLFLOW_TRACKING_URI"] == outer

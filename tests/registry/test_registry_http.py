@@ -15,9 +15,8 @@ import requests
 from pytest_httpserver import HTTPServer
 
 from mlci.adapters.ci_env import CiEnv
-from mlci.adapters.mlflow import Registry, is_gitlab_mlflow, redact_uri
+from mlci.adapters.mlflow import Registry, is_gitlab_mlflow, redact_uri, tracking_uri_scope
 from mlci.errors import ExternalServiceError
-from tests.registry.store import use_tracking_uri
 
 CI = CiEnv(user_login="bob", pipeline_id="12", job_id="34", commit_sha="cafe")
 ALIAS_PATH = "/api/2.0/mlflow/registered-models/alias"
@@ -174,7 +173,7 @@ def test_real_mlflow_server_alias_mode_end_to_end(mlflow_server, tmp_path, clean
     from sklearn.dummy import DummyClassifier
 
     run_ids = []
-    with use_tracking_uri(mlflow_server):
+    with tracking_uri_scope(mlflow_server):
         for strategy in ("most_frequent", "prior"):
             with mlflow.start_run() as run:
                 mlflow.log_metric("accuracy", 0.5)
