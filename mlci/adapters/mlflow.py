@@ -83,6 +83,27 @@ def tracking_uri_scope(uri: str) -> Iterator[None]:
             os.environ["MLFLOW_TRACKING_URI"] = saved_env
 
 
+@contextlib.contextmanager
+def mlflow_errors(uri: str, action: str, *, not_found_hint: str | None = None) -> Iterator[None]:
+    """Turn MLflow's failures into ExternalServiceError("MLflow", redacted uri, status, hint).
+
+    MLflow's own exceptions and connection failures become exit code 3 with
+    "could not <action>: <message>" (credentials stripped from the message);
+    anything else is a bug and propagates unchanged.
+    """
+    try:
+        yield
+    except (ConfigError, ExternalServiceError):
+        raise
+    except Exception as exc:
+        status = _status_of(exc)
+        if status is None and not _is_connection_failure(exc) and not _is_mlflow_exception(exc):
+            raise
+        hint = not_found_hint if (status == 404 and not_found_hint) else _hint_for(status, uri)
+        raise ExternalServiceError("MLflow", redact_uri(uri), f"could not {action}: {_short_message(exc)}",
+                                   status=status, hint=hint) from exc
+
+
 @dataclass(frozen=True)
 class VersionInfo:
     name: str
@@ -185,21 +206,8 @@ class Registry:
                 self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
         return self._client
 
-    @contextlib.contextmanager
-    def _errors(self, action: str, *, not_found_hint: str | None = None) -> Iterator[None]:
-        """Turn MLflow's exceptions into ExternalServiceError(MLflow, url, status, hint)."""
-        try:
-            yield
-        except (ConfigError, ExternalServiceError):
-            raise
-        except Exception as exc:
-            status = _status_of(exc)
-            if status is None and not _is_connection_failure(exc) and not _is_mlflow_exception(exc):
-                raise
-            hint = not_found_hint if (status == 404 and not_found_hint) else _hint_for(status, self.registry_uri)
-            message = _short_message(exc)
-            raise ExternalServiceError("MLflow", self.url, f"could not {action}: {message}", status=status,
-                                       hint=hint) from exc
+    def _errors(self, action: str, *, not_found_hint: str | None = None):
+        return mlflow_errors(self.registry_uri, action, not_found_hint=not_found_hint)
 
     @property
     def mode(self) -> str:
@@ -569,7 +577,9 @@ def _is_mlflow_exception(exc: BaseException) -> bool:
 
 def _is_connection_failure(exc: BaseException) -> bool:
     text = str(exc)
-    return "failed with exception" in text or "Max retries exceeded" in text or isinstance(exc, ConnectionError)
+    if "failed with exception" in text or "Max retries exceeded" in text or isinstance(exc, ConnectionError):
+        return True
+    return any(cls.__name__ == "RequestException" for cls in type(exc).__mro__)  # requests, not imported here
 
 
 _URL_CREDENTIALS = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@]+@")

@@ -15,7 +15,7 @@ from typing import Any
 from mlci.errors import ConfigError
 from mlci.lint.findings import Finding
 from mlci.lint.inputs import InputContext
-from mlci.lint.source import Document, Location, Reference, parse_source
+from mlci.lint.source import Document, Location, Reference, deepest_mark, parse_source
 
 GLOBAL_KEYWORDS = {"default", "include", "stages", "variables", "workflow", "spec"}
 DEPRECATED_GLOBALS = {"image", "services", "cache", "before_script", "after_script"}
@@ -43,22 +43,11 @@ class Pipeline:
     job_origins: dict[str, dict[tuple, Location]] = field(default_factory=dict)  # job -> path in job -> location
 
     def where(self, path: tuple) -> Location:
-        probe = tuple(path)
-        while probe:
-            if probe in self.origins:
-                return self.origins[probe]
-            probe = probe[:-1]
-        return self.origins.get((), Location(self.main_file, 1, 1))
+        return deepest_mark(self.origins, path) or self.origins.get((), Location(self.main_file, 1, 1))
 
     def job_where(self, job: str, path: tuple = ()) -> Location:
         """Where a value of an expanded job was written (its own line, an extended parent's, or default's)."""
-        origins = self.job_origins.get(job, {})
-        probe = tuple(path)
-        while probe:
-            if probe in origins:
-                return origins[probe]
-            probe = probe[:-1]
-        return self.where((job,))
+        return deepest_mark(self.job_origins.get(job, {}), path) or self.where((job,))
 
     def job_names(self) -> list[str]:
         return [name for name in self.data if is_job_key(name, self.data[name]) and not str(name).startswith(".")]

@@ -8,7 +8,7 @@ are interpolated get their final names and still keep their line numbers).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,16 @@ class Location:
         return f"{self.file}:{self.line}:{self.column}"
 
 
+def deepest_mark(marks: Mapping[Path_, Location], path: Path_) -> Location | None:
+    """Where the deepest node on `path` that has a location was written (path itself, else a parent)."""
+    probe = tuple(path)
+    while probe:
+        if probe in marks:
+            return marks[probe]
+        probe = probe[:-1]
+    return None
+
+
 @dataclass(frozen=True)
 class Reference:
     """`!reference [.job, key, ...]`: replaced by the value it points to once files are merged."""
@@ -46,12 +56,7 @@ class Document:
     marks: dict[Path_, Location] = field(default_factory=dict)
 
     def where(self, path: Path_) -> Location:
-        probe = tuple(path)
-        while probe:
-            if probe in self.marks:
-                return self.marks[probe]
-            probe = probe[:-1]
-        return self.marks.get((), Location(self.file, 1, 1))
+        return deepest_mark(self.marks, path) or self.marks.get((), Location(self.file, 1, 1))
 
 
 class _GitLabLoader(yaml.SafeLoader):

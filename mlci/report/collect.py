@@ -9,16 +9,15 @@ an unreachable or refusing MLflow raises ExternalServiceError.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mlci.adapters.ci_env import CiEnv
-from mlci.errors import ConfigError, ExternalServiceError
+from mlci.errors import ConfigError
 from mlci.report.build import REF_TAG, RunData
 
 # Artifacts of earlier jobs in the same pipeline, found in the out dir through `needs:`.
@@ -116,26 +115,10 @@ class TrackingReader:
             self._client = MlflowClient(tracking_uri=self.tracking_uri)
         return self._client
 
-    @contextlib.contextmanager
-    def errors(self, action: str) -> Iterator[None]:
-        try:
-            yield
-        except (ConfigError, ExternalServiceError):
-            raise
-        except Exception as exc:
-            if not _is_service_failure(exc):
-                raise
-            status = _status(exc)
-            text = " ".join(str(getattr(exc, "message", None) or exc).split())[:400]
-            hint = (
-                "check mlflow.tracking-uri (MLFLOW_TRACKING_URI) and that the run exists there"
-                if status == 404
-                else "check MLFLOW_TRACKING_TOKEN or the tracking server's credentials"
-                if status in (401, 403)
-                else "is the tracking server running and reachable from the runner? check mlflow.tracking-uri"
-            )
-            raise ExternalServiceError("MLflow", self.url, f"could not {action}: {text}", status=status,
-                                       hint=hint) from exc
+    def errors(self, action: str):
+        from mlci.adapters.mlflow import mlflow_errors
+
+        return mlflow_errors(self.tracking_uri, action)
 
     def run(self, run_id: str) -> RunData:
         with self.errors(f"read run {run_id}"):
@@ -186,21 +169,6 @@ def _run_data(run) -> RunData:
         params={k: str(v) for k, v in run.data.params.items()},
         tags={k: str(v) for k, v in run.data.tags.items()},
     )
-
-
-def _status(exc: BaseException) -> int | None:
-    getter = getattr(exc, "get_http_status_code", None)
-    if getter is None or "failed with exception" in str(exc) or "Max retries exceeded" in str(exc):
-        return None
-    try:
-        return int(getter())
-    except (TypeError, ValueError):
-        return None
-
-
-def _is_service_failure(exc: BaseException) -> bool:
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    return bool(names & {"MlflowException", "RestException", "ConnectionError", "RequestException"})
 
 
 def read_predictions(path: Path) -> tuple[list, list]:

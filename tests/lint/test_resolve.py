@@ -225,3 +225,14 @@ def test_unparseable_main_file_raises_a_located_config_error(repo, text, where):
     with pytest.raises(ConfigError) as caught:
         repo.lint(text)
     assert caught.value.location == where
+
+
+def test_a_location_is_the_deepest_marked_node_on_the_path():
+    """One lookup serves a document, the merged pipeline and each expanded job."""
+    from mlci.lint.source import Location, deepest_mark
+
+    marks = {("job",): Location("a.yml", 3), ("job", "script"): Location("a.yml", 5),
+             (): Location("a.yml", 1)}
+    assert deepest_mark(marks, ("job", "script", 0)) == Location("a.yml", 5)
+    assert deepest_mark(marks, ("job", "tags", 1)) == Location("a.yml", 3)
+    assert deepest_mark(marks, ("other",)) is None, "the root mark is each caller's own fallback"

@@ -125,3 +125,28 @@ def test_the_champion_is_whatever_marker_the_gate_compares_against(tmp_path, rep
     config = load_effective(path, env={})
     got = collect.gather(config, {"MLCI_RUN_ID": report_store.candidate_run}, MR, tmp_path / "out")
     assert got.champion is None  # nobody holds `production` on this model; `champion` is not used
+
+
+def test_a_refusing_mlflow_reads_like_the_registrys_errors_without_credentials():
+    """The report's run reader shares the registry adapter's MLflow error translation."""
+    from mlflow.exceptions import RestException
+
+    class RefusingClient:
+        def get_run(self, run_id):
+            raise RestException({"error_code": "UNAUTHENTICATED",
+                                 "message": "GET https://bot:s3cret@gitlab.example.com/api/v4/projects/7/ml/mlflow"})
+
+    reader = collect.TrackingReader("https://bot:s3cret@gitlab.example.com/api/v4/projects/7/ml/mlflow",
+                                    client=RefusingClient())
+    with pytest.raises(ExternalServiceError) as info:
+        reader.run("abc123")
+    assert info.value.exit_code == 3 and info.value.status == 401
+    assert "could not read run abc123" in info.value.message and "s3cret" not in info.value.message
+    assert "project access token" in info.value.hint, "GitLab's MLflow endpoint gets GitLab's hint"
+
+    class Broken:
+        def get_run(self, run_id):
+            raise KeyError("a bug, not a service failure")
+
+    with pytest.raises(KeyError):
+        collect.TrackingReader("sqlite:///x.db", client=Broken()).run("abc123")
