@@ -79,6 +79,18 @@ def is_running(state: ServerState) -> bool:
         return False
 
 
+def server_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """The scoring server's environment.
+
+    `mlflow models serve` execs `uvicorn` by name; with mlci in a virtualenv that is not activated
+    (pipx, a runner calling .venv/bin/mlci) it would not be found, so this interpreter's bin comes first.
+    """
+    child_env = dict(env)
+    bin_dir = os.path.dirname(sys.executable)
+    child_env["PATH"] = os.pathsep.join([bin_dir, child_env["PATH"]]) if child_env.get("PATH") else bin_dir
+    return child_env
+
+
 def stop_server(state: ServerState, *, grace: float = 10.0) -> bool:
     """Stop the recorded server and its uvicorn workers; False when it was already gone."""
     import psutil
@@ -195,13 +207,14 @@ def start_server(
         sys.executable, "-m", "mlflow", "models", "serve",
         "-m", model_uri, "--env-manager", "local", "-h", host, "-p", str(port),
     ]
+    child_env = server_environment(os.environ if env is None else env)
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=dict(os.environ if env is None else env),
+            env=child_env,
             start_new_session=True,  # survives this job step and can be stopped as a group
         )
     state = ServerState(

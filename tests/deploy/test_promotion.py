@@ -138,3 +138,17 @@ def test_history_reads_mlci_records_and_adapter_marker_moves_of_that_environment
     assert [(h.action, h.from_version, h.to_version) for h in history] == [
         ("move", None, "1"), ("deploy", None, "1"), ("move", "1", "3"),
     ]
+
+
+def test_the_scoring_server_finds_uvicorn_without_an_activated_virtualenv():
+    # `mlflow models serve` execs `uvicorn` by name; a runner that calls .venv/bin/mlci directly
+    # must still start it, so the interpreter's own bin directory leads the server's PATH.
+    import os
+    import sys
+
+    from mlci.deploy.serve import server_environment
+
+    env = server_environment({"PATH": "/usr/bin:/bin", "KEEP": "me"})
+    assert env["PATH"].split(os.pathsep)[0] == os.path.dirname(sys.executable)
+    assert env["PATH"].endswith("/usr/bin:/bin") and env["KEEP"] == "me"
+    assert server_environment({})["PATH"] == os.path.dirname(sys.executable)
