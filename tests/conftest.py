@@ -14,6 +14,30 @@ os.environ.setdefault("DO_NOT_TRACK", "true")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+TIMINGS_ENV = "MLCI_E2E_TIMINGS_DIR"
+
+
+def pytest_configure(config):
+    # The end-to-end harness writes each pipeline's job timing table here; xdist workers inherit the
+    # variable from the controller, which prints every table in the terminal summary.
+    if not hasattr(config, "workerinput") and TIMINGS_ENV not in os.environ:
+        import tempfile
+
+        os.environ[TIMINGS_ENV] = tempfile.mkdtemp(prefix="mlci-e2e-timings-")
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if hasattr(config, "workerinput"):
+        return
+    directory = Path(os.environ.get(TIMINGS_ENV, ""))
+    tables = sorted(directory.glob("*.txt")) if directory.is_dir() else []
+    if tables:
+        terminalreporter.section("end-to-end pipelines: job timings")
+        for table in tables:
+            terminalreporter.write_line(f"[{table.stem}]")
+            terminalreporter.write_line(table.read_text().rstrip())
+
+
 def pytest_addoption(parser):
     parser.addoption(
         "--update-golden", action="store_true", default=False,

@@ -390,5 +390,9 @@ def workspace_with_services(
         yield workspace
     finally:
         workspace.close()
+        timings_dir = os.environ.get("MLCI_E2E_TIMINGS_DIR")
+        if timings_dir and workspace.runs and Path(timings_dir).is_dir():
+            table_path = Path(timings_dir) / f"{workspace.runs[0][0]}--{workspace.root.name}.txt"
+            table_path.write_text(workspace.timing_table() + "\n")
         if base is None:  # a private temp dir; callers that pass `base` keep theirs for inspection
             shutil.rmtree(workspace.root, ignore_errors=True)
