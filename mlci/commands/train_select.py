@@ -1,7 +1,8 @@
 """`mlci train-select [--metric M] [--goal max|min] [--pipeline ID] [--experiment NAME]`
 
 Picks the best FINISHED run of this pipeline's `parallel: matrix` sweep and
-exports it like `mlci train` does (train.env), so later jobs gate and deploy
+exports it like `mlci train` does (train.env, and train.json rebuilt from the
+run's tags for the report's training section), so later jobs gate and deploy
 that run. train-select.json lists every candidate. Exit 1 when no run of the
 pipeline has the metric.
 """
@@ -73,6 +74,13 @@ def run(args, ctx) -> int:
             f"pipeline {pipeline_id} has {found} with metric {metric!r} in experiment {settings.experiment!r}",
             hint="check that the training command logs that metric, and that the train jobs succeeded",
         )
+    chosen = next(r for r in runs if r.run_id == best.run_id)
+    write_json(ctx.out_path("train.json"), results.run_train_summary(
+        run_id=chosen.run_id, experiment_id=chosen.experiment_id, experiment=settings.experiment,
+        tracking_uri=target.display, status=chosen.status, start_time_ms=chosen.start_time_ms,
+        end_time_ms=chosen.end_time_ms, tags=chosen.tags, params=chosen.params,
+        artifact_path=settings.artifact_path, cache_hit=best.reused, run_name=chosen.run_name,
+    ))
     write_dotenv(ctx.out_path("train.env"), results.dotenv_values(
         run_id=best.run_id, experiment_id=best.experiment_id, artifact_path=settings.artifact_path,
         cache_hit=best.reused,

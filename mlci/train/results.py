@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
@@ -63,6 +64,63 @@ def train_summary(
         "telemetry": dict(telemetry) if telemetry else None,
         "warnings": list(warnings),
     }
+
+
+def _json_tag(tags: Mapping[str, str], key: str) -> Any:
+    try:
+        return json.loads(tags[key]) if tags.get(key) else None
+    except ValueError:  # cut at the tag's size limit, or not mlci's
+        return None
+
+
+def _number_tag(tags: Mapping[str, str], key: str, convert: type) -> Any:
+    try:
+        return convert(tags[key]) if tags.get(key) else None
+    except ValueError:
+        return None
+
+
+def run_train_summary(
+    *,
+    run_id: str,
+    experiment_id: str,
+    experiment: str,
+    tracking_uri: str,
+    status: str,
+    start_time_ms: int | None,
+    end_time_ms: int | None,
+    tags: Mapping[str, str],
+    params: Mapping[str, str],
+    artifact_path: str,
+    cache_hit: bool,
+    run_name: str = "",
+) -> dict[str, Any]:
+    """train.json for an existing run (train-select's choice), rebuilt from what `mlci train` tagged it with."""
+    duration = _number_tag(tags, "mlci.duration_seconds", float)
+    if duration is None:
+        duration = max(0, (end_time_ms or 0) - (start_time_ms or 0)) / 1000 if end_time_ms and start_time_ms else 0.0
+    exit_code = _number_tag(tags, "mlci.exit_code", int)
+    data = _json_tag(tags, "mlci.data")
+    files = [
+        DataFile(path=str(f.get("path", "")), sha256=str(f.get("sha256", "")), size_bytes=int(f.get("size_bytes") or 0),
+                 rows=f.get("rows"))
+        for f in (data if isinstance(data, list) else []) if isinstance(f, Mapping)
+    ]
+    telemetry = _json_tag(tags, "mlci.telemetry")
+    reused_from = None
+    if cache_hit:
+        reused_from = {
+            key: tags[f"mlci.gitlab.{key}"] for key in ("pipeline_id", "pipeline_url", "job_url", "commit")
+            if tags.get(f"mlci.gitlab.{key}")
+        } | {"run_name": run_name}
+    return train_summary(
+        run_id=run_id, experiment_id=experiment_id, experiment=experiment, tracking_uri=tracking_uri,
+        status=status, exit_code=exit_code if exit_code is not None else (0 if status == "FINISHED" else 1),
+        duration_seconds=duration, fingerprint=tags.get("mlci.fingerprint", ""), cache_hit=cache_hit,
+        artifact_path=artifact_path, command=tags.get("mlci.command", ""), params=params, data=files,
+        telemetry=telemetry if isinstance(telemetry, Mapping) else None,
+        killed_reason=tags.get("mlci.killed_reason") or None, reused_from=reused_from,
+    )
 
 
 def _candidate_json(candidate: Candidate, rank: int | None) -> dict[str, Any]:

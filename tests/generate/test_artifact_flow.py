@@ -112,7 +112,7 @@ def clashes(out: dict[str, dict[str, set[str]]]) -> dict[str, dict[str, set[str]
 def test_the_command_table_is_parsed():
     table = files_by_command()
     assert table[("train",)] == ["train.json", "train.env"]
-    assert table[("train-select",)] == ["train-select.json", "train.env"]
+    assert table[("train-select",)] == ["train-select.json", "train.json", "train.env"]
     assert "drift.json" in table[("data", "drift")] and "gate.json" in table[("gate",)]
 
 
@@ -146,3 +146,8 @@ def test_a_sweep_with_the_report_left_on_the_matrix_jobs_would_clash(tmp_path, r
     found = clashes(mlci_out_of(all_in_one(tmp_path, rendered, {**SWEEP, "report-train-job": "mlci-train"})))
     assert set(found) == {"mlci-report"}
     assert set(found["mlci-report"]) == {"train.json", "train.env"}
+
+
+def test_in_a_sweep_the_report_gets_train_json_from_train_select(tmp_path, rendered):
+    out = mlci_out_of(all_in_one(tmp_path, rendered, SWEEP))["mlci-report"]
+    assert out.get("train.json") == {"mlci-train-select"}

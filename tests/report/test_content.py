@@ -314,3 +314,39 @@ def test_train_json_written_by_mlci_train_reads_back_without_secrets():
     assert rows["reused_from.run_id"] == "r0"
     text = " ".join(" ".join(row) for row in section.table.rows)
     assert "s3cret" not in text and "--token" not in text and "9f9f" not in text
+
+
+def test_train_json_written_by_train_select_reads_back_like_mlci_trains(tmp_path):
+    """Contract with `mlci train-select`: train.json rebuilt from the chosen sweep run's tags."""
+    import json
+
+    from mlci.outputs import write_json
+    from mlci.report.collect import read_artifacts
+    from mlci.train.fingerprint import DataFile
+    from mlci.train.lineage import run_tags
+    from mlci.train.results import run_train_summary
+
+    telemetry = {"samples": 3, "cpu": {"peak_percent": 80.0},
+                 "gpu": {"available": True, "count": 1, "names": ["NVIDIA L4"], "peak_utilization_percent": 71.0}}
+    tags = run_tags(ci_tags={"mlci.gitlab.pipeline_id": "777"}, fingerprint="f" * 64,
+                    command="python train.py --token abc", image="", code_mode="git",
+                    data=[DataFile("data/train.parquet", "9f" * 32, 1024, 10)])
+    tags |= {"mlci.exit_code": "0", "mlci.duration_seconds": "42.250",
+             "mlci.telemetry": json.dumps(telemetry, separators=(",", ":"))}
+    write_json(tmp_path / "train.json", run_train_summary(
+        run_id="r3", experiment_id="1", experiment="ml/churn", tracking_uri="https://mlflow.example.com",
+        status="FINISHED", start_time_ms=1_000, end_time_ms=50_000, tags=tags, params={"c": "0.3"},
+        artifact_path="model", cache_hit=False,
+    ))
+
+    found, warnings = read_artifacts(tmp_path)
+    section = sections.telemetry_section(found["train"])
+
+    assert not warnings and found["train"]["version"] == 1 and found["train"]["run_id"] == "r3"
+    assert section.status == "info"
+    assert section.headline == "42 s, NVIDIA L4"
+    rows = dict(section.table.rows)
+    assert rows["status"] == "FINISHED" and rows["cpu.peak_percent"] == "80"
+    assert rows["gpu.peak_utilization_percent"] == "71"
+    text = " ".join(" ".join(row) for row in section.table.rows)
+    assert "--token" not in text and "9f9f" not in text

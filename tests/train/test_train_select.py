@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 
@@ -10,7 +11,7 @@ def test_selects_the_best_of_a_three_job_sweep(project, run_cli, monkeypatch):
     project.config("train:\n  telemetry-interval: 1\n")
     monkeypatch.setenv("CI_PIPELINE_ID", "777")
     accuracy = {"0.1": 0.8, "0.3": 0.95, "0.9": 0.6}
-    trained = {}
+    trained, own_json = {}, {}
     for job, c in (("1", "0.1"), ("2", "0.3"), ("3", "0.9")):
         monkeypatch.setenv("CI_JOB_ID", job)
         monkeypatch.setenv("CI_JOB_NAME", f"mlci-train: [{c}]")
@@ -18,6 +19,7 @@ def test_selects_the_best_of_a_three_job_sweep(project, run_cli, monkeypatch):
         code, _, err = run_cli("train", "--", sys.executable, "-c", "print('fit')")
         assert code == 0, err
         trained[c] = project.dotenv()["MLCI_RUN_ID"]
+        own_json[c] = project.summary()
         # What the training script would have logged into its run (test_train_run covers a real one).
         project.client().log_metric(trained[c], "accuracy", accuracy[c])
     # A better run from another pipeline must not win.
@@ -26,6 +28,7 @@ def test_selects_the_best_of_a_three_job_sweep(project, run_cli, monkeypatch):
     project.client().log_metric(other.info.run_id, "accuracy", 0.999)
     project.client().set_terminated(other.info.run_id)
     (project.out / "train.env").unlink()
+    (project.out / "train.json").unlink()
 
     code, out, err = run_cli("train-select", "--metric", "accuracy")
 
@@ -41,6 +44,19 @@ def test_selects_the_best_of_a_three_job_sweep(project, run_cli, monkeypatch):
     assert [c["rank"] for c in summary["candidates"]] == [1, 2, 3]
     assert summary["selected"]["run_id"] == trained["0.3"]
     assert "selected run" in out
+    # train.json of the chosen run, in the shape `mlci train` wrote it, for the report's training section.
+    chosen = project.summary("train.json")
+    written = own_json["0.3"]
+    assert chosen["version"] == 1 and list(chosen) == list(written)
+    same = ("run_id", "experiment_id", "experiment", "tracking_uri", "model_uri", "status", "exit_code",
+            "killed_reason", "fingerprint", "cache_hit", "reused_from", "command", "params", "data", "telemetry")
+    assert {k: chosen[k] for k in same} == {k: written[k] for k in same}
+    assert chosen["telemetry"] and chosen["telemetry"] == json.loads(
+        project.client().get_run(trained["0.3"]).data.tags["mlci.telemetry"])
+    tagged = float(project.client().get_run(trained["0.3"]).data.tags["mlci.duration_seconds"])
+    assert chosen["duration_seconds"] == round(tagged, 3)
+    assert chosen["params"] == {"c": "0.3"}
+    assert not list(project.out.glob("*.tmp*")) and not list(project.out.glob(".*"))
 
 
 def _finished_run(client, experiment_id: str, pipeline: str, metrics: dict, status: str = "FINISHED") -> str:
@@ -94,6 +110,9 @@ def test_a_cache_hit_in_a_later_pipeline_is_still_a_candidate_there(project, run
     assert project.dotenv()["MLCI_RUN_ID"] == first
     assert project.dotenv()["MLCI_CACHE_HIT"] == "true"
     assert project.summary("train-select.json")["candidates"][0]["reused"] is True
+    chosen = project.summary("train.json")
+    assert chosen["run_id"] == first and chosen["cache_hit"] is True
+    assert chosen["reused_from"]["pipeline_id"] == "100"
 
 
 def test_no_candidate_is_a_failed_check_and_no_metric_is_a_usage_error(project, run_cli, monkeypatch):
