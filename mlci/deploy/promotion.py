@@ -8,6 +8,7 @@ target reported success.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -90,13 +91,26 @@ def source_marker(environments: Sequence[str], environment: str) -> str:
     return CANDIDATE if index == 0 else environments[index - 1]
 
 
+# MLflow numbers versions 1, 2, ...; GitLab's model registry uses SemVer strings.
+_VERSION = re.compile(r"\d+(\.\d+)*([-+][0-9A-Za-z.+-]+)?")
+
+
 def choose_version(
     *, flag: str | None, env_value: str | None, marker: str, marker_holder: str | None
 ) -> tuple[str, str]:
     """(version, where it came from): --version, then MLCI_MODEL_VERSION (the gate's dotenv), then the marker."""
     for value, origin in ((flag, "--version"), (env_value, "MLCI_MODEL_VERSION")):
         if value is not None and value.strip():
-            return value.strip(), origin
+            version = value.strip()
+            if not _VERSION.fullmatch(version):
+                # The registry would answer with an HTTP 400 (exit 3, "see the server's log"): it is the input.
+                raise UsageError(
+                    f"{origin} must be a registered model version number such as 3 (or 1.0.0 in GitLab's "
+                    f"registry), got {version!r}",
+                    hint="`mlci deploy` takes a version number; markers such as 'staging' are followed "
+                         "without --version (each environment takes the previous environment's version)",
+                )
+            return version, origin
     if marker_holder:
         return marker_holder, f"holder of marker '{marker}'"
     raise UsageError(

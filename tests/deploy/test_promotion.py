@@ -80,6 +80,22 @@ def test_version_precedence_flag_then_dotenv_then_marker():
     assert source_marker(ENVS, "production") == "staging"
 
 
+@pytest.mark.parametrize("flag, env_value, origin", [("abc", None, "--version"), ("v3", None, "--version"),
+                                                     (None, "staging", "MLCI_MODEL_VERSION")])
+def test_a_version_that_is_not_a_number_is_a_usage_error(flag, env_value, origin):
+    # Not exit 3 with "see the MLflow server's log" from the registry's HTTP 400: the input is wrong.
+    with pytest.raises(UsageError) as error:
+        choose_version(flag=flag, env_value=env_value, marker="candidate", marker_holder="1")
+    assert error.value.exit_code == EXIT_CONFIG
+    assert error.value.message.startswith(f"{origin} must be a registered model version number")
+
+
+def test_gitlab_semver_versions_are_accepted():
+    assert choose_version(flag="1.0.0", env_value=None, marker="candidate", marker_holder=None) == (
+        "1.0.0", "--version")
+    assert choose_version(flag=None, env_value="2.1.0-rc1", marker="candidate", marker_holder=None)[0] == "2.1.0-rc1"
+
+
 def _deploy(frm, to):
     return HistoryEntry("deploy", frm, to)
 
