@@ -15,7 +15,8 @@ _SYMBOL = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}
 
 def configure(parser) -> None:
     parser.add_argument(
-        "--run", metavar="ID", help="candidate MLflow run id (default: $MLCI_RUN_ID from the train job)",
+        "--run", metavar="ID",
+        help="candidate MLflow run id (default: $MLCI_RUN_ID from the train job, else the run in train.json)",
     )
     parser.add_argument(
         "--warn-only", action="store_true", default=None,
@@ -37,10 +38,13 @@ def run(args, ctx) -> int:
     if not model:
         raise ConfigError("no registered model name", location=config.where(("model",)),
                           hint="set model.name in mlci.yml (in GitLab CI it defaults to the project name)")
-    run_id = args.run or ctx.env.get("MLCI_RUN_ID", "")
+    run_id = args.run or ctx.env.get("MLCI_RUN_ID", "") or _run_of_last_train(ctx)
     if not run_id:
-        raise UsageError("no candidate run: pass --run ID or set MLCI_RUN_ID",
-                         hint="in a pipeline, mlci-gate gets MLCI_RUN_ID from the train job's dotenv report via needs:")
+        raise UsageError(
+            f"no candidate run: pass --run ID or set MLCI_RUN_ID (no {ctx.out_path('train.json')} either)",
+            hint="in a pipeline, mlci-gate gets MLCI_RUN_ID from the train job's dotenv report via needs:; "
+                 "locally, run `mlci train` first",
+        )
     artifact_path = config.get("model", "artifact-path", default="model")
     registry = Registry.from_config(config, ci=read_ci_env(ctx.env))
 
@@ -87,6 +91,22 @@ def run(args, ctx) -> int:
         return 0
     raise GateFailed(f"gate blocked run {run_id} of model {model!r}: {result.summary()}; failed: {failed}",
                      hint=f"see {ctx.out_path('gate.md')} for each rule's reason")
+
+
+def _run_of_last_train(ctx) -> str:
+    """The run named in train.json, which `mlci train` wrote to the output directory (a local run)."""
+    import json
+
+    path = ctx.out_path("train.json")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    run_id = doc.get("run_id") if isinstance(doc, dict) else None
+    if not isinstance(run_id, str) or not run_id:
+        return ""
+    ctx.info(f"candidate run {run_id} from {path} (MLCI_RUN_ID is not set)")
+    return run_id
 
 
 def _write_outputs(ctx, report) -> None:

@@ -243,6 +243,19 @@ def test_without_a_run_id_it_is_a_usage_error(project):
     assert "MLCI_RUN_ID" in err
 
 
+def test_locally_the_run_comes_from_the_train_json_of_the_last_mlci_train(project):
+    # `mlci train` then `mlci gate` on a laptop: no dotenv between them, but train.json is in mlci-out/.
+    import json
+
+    project.write_config({"rules": [ACCURACY_MIN]})
+    project.out.mkdir(parents=True, exist_ok=True)
+    (project.out / "train.json").write_text(json.dumps({"version": 1, "run_id": project.store.runs["good"]}))
+    code, out, err = project.gate(None)
+    assert code == 0, err
+    assert f"candidate run {project.store.runs['good']} from" in out
+    assert project.env()["MLCI_RUN_ID"] == project.store.runs["good"]
+
+
 def test_unknown_run_is_an_external_error(project):
     project.write_config({"rules": [ACCURACY_MIN]})
     code, _, err = project._run_cli("--config", str(project.root / "mlci.yml"), "gate", "--run", "f" * 32)
