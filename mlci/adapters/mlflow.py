@@ -84,12 +84,14 @@ def tracking_uri_scope(uri: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def mlflow_errors(uri: str, action: str, *, not_found_hint: str | None = None) -> Iterator[None]:
+def mlflow_errors(uri: str, action: str, *, not_found_hint: str | None = None,
+                  every_failure: bool = False) -> Iterator[None]:
     """Turn MLflow's failures into ExternalServiceError("MLflow", redacted uri, status, hint).
 
     MLflow's own exceptions and connection failures become exit code 3 with
     "could not <action>: <message>" (credentials stripped from the message);
-    anything else is a bug and propagates unchanged.
+    anything else is a bug and propagates unchanged, unless `every_failure`
+    (a training run's store calls, where a failing store must not read as a crash).
     """
     try:
         yield
@@ -97,7 +99,8 @@ def mlflow_errors(uri: str, action: str, *, not_found_hint: str | None = None) -
         raise
     except Exception as exc:
         status = _status_of(exc)
-        if status is None and not _is_connection_failure(exc) and not _is_mlflow_exception(exc):
+        if status is None and not every_failure and not _is_connection_failure(exc) \
+                and not _is_mlflow_exception(exc):
             raise
         hint = not_found_hint if (status == 404 and not_found_hint) else _hint_for(status, uri)
         raise ExternalServiceError("MLflow", redact_uri(uri), f"could not {action}: {_short_message(exc)}",
@@ -585,10 +588,15 @@ def _is_connection_failure(exc: BaseException) -> bool:
 _URL_CREDENTIALS = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@]+@")
 
 
+def strip_url_credentials(text: str) -> str:
+    """Every scheme://user:password@ in free text (a server's or MLflow's message) without the user:password@."""
+    return _URL_CREDENTIALS.sub(r"\1", text)
+
+
 def _short_message(exc: BaseException) -> str:
-    text = getattr(exc, "message", None) or str(exc)
+    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     # MLflow repeats the request URL, user:password included, in its messages.
-    text = _URL_CREDENTIALS.sub(r"\1", " ".join(str(text).split()))
+    text = strip_url_credentials(" ".join(str(text).split()))
     return text if len(text) <= 400 else text[:400] + "..."
 
 

@@ -6,7 +6,10 @@ Two speeds on purpose:
   store's tables directly (runs, tags, experiments), for http(s) it calls the
   REST API with requests. Only other schemes fall back to MlflowClient.
 - A real training run uses `MlflowTracking`, a thin MlflowClient wrapper that
-  turns every failure into ExternalServiceError naming the URL.
+  turns every failure into ExternalServiceError naming the URL, through the
+  registry's translation (`mlci.adapters.mlflow.mlflow_errors`: same wording,
+  GitLab hints, credentials stripped).
+Neither path ever prints user:password from the tracking URI.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+# mlci.adapters.mlflow imports mlflow only inside its functions: the cache lookup stays mlflow-free.
+from mlci.adapters.mlflow import mlflow_errors, redact_uri, strip_url_credentials
 from mlci.errors import ExternalServiceError, UsageError
 
 SERVICE = "MLflow"
@@ -54,13 +59,7 @@ class TrackingTarget:
     @property
     def display(self) -> str:
         """The URI without user:password, safe to print and write into artifacts."""
-        parts = urlsplit(self.uri)
-        if parts.username or parts.password:
-            netloc = parts.hostname or ""
-            if parts.port:
-                netloc += f":{parts.port}"
-            return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-        return self.uri
+        return redact_uri(self.uri)
 
     @property
     def artifact_root(self) -> Path | None:
@@ -146,7 +145,8 @@ def _sqlite(target: TrackingTarget, *, write: bool) -> Iterator[sqlite3.Connecti
     try:
         conn = sqlite3.connect(f"{target.db_path.as_uri()}?mode={mode}", uri=True, timeout=30)
     except sqlite3.Error as exc:
-        raise ExternalServiceError(SERVICE, target.display, f"cannot open the sqlite store: {exc}",
+        raise ExternalServiceError(SERVICE, target.display,
+                                   f"cannot open the sqlite store: {strip_url_credentials(str(exc))}",
                                    hint="check the path in mlflow.tracking-uri") from exc
     try:
         yield conn
@@ -154,7 +154,7 @@ def _sqlite(target: TrackingTarget, *, write: bool) -> Iterator[sqlite3.Connecti
             conn.commit()
     except sqlite3.Error as exc:
         raise ExternalServiceError(
-            SERVICE, target.display, f"reading the sqlite store failed: {exc}",
+            SERVICE, target.display, f"reading the sqlite store failed: {strip_url_credentials(str(exc))}",
             hint="the file may not be an MLflow store, or another process holds a lock",
         ) from exc
     finally:
@@ -305,9 +305,11 @@ def _int(value: Any) -> int | None:
 def _rest_error_text(response) -> str:
     try:
         body = response.json()
-        return f"{body.get('error_code', 'error')}: {body.get('message', '')}".strip()
-    except ValueError:
-        return (response.text or response.reason or "error")[:300]
+        text = f"{body.get('error_code', 'error')}: {body.get('message', '')}".strip()
+    except (ValueError, AttributeError):  # not JSON, or JSON that is not an object
+        text = (response.text or response.reason or "error")[:300]
+    # A server or proxy may quote the request URL, user:password included.
+    return strip_url_credentials(text)
 
 
 def _status_hint(status: int) -> str | None:
@@ -345,29 +347,15 @@ class MlflowTracking:
         from mlflow import MlflowClient
 
         self.target = target
-        with self._calling("connect"):
+        with self._calling("connect to the tracking store"):
             self.client = MlflowClient(tracking_uri=target.child_uri)
 
-    @contextlib.contextmanager
-    def _calling(self, what: str) -> Iterator[None]:
-        try:
-            yield
-        except ExternalServiceError:
-            raise
-        except Exception as exc:
-            status = None
-            getter = getattr(exc, "get_http_status_code", None)
-            if callable(getter):
-                with contextlib.suppress(Exception):
-                    status = int(getter())
-            text = str(getattr(exc, "message", None) or exc).strip()
-            message = text.splitlines()[0][:400] if text else type(exc).__name__
-            hint = _status_hint(status) if status else UNREACHABLE_HINT
-            raise ExternalServiceError(SERVICE, self.target.display, f"{what} failed: {message}",
-                                       status=status if status and status >= 400 else None, hint=hint) from exc
+    def _calling(self, action: str) -> contextlib.AbstractContextManager[None]:
+        """MLflow failures -> ExternalServiceError("could not <action>: ...") on the redacted URI."""
+        return mlflow_errors(self.target.uri, action, every_failure=True)
 
     def experiment_id(self, name: str, *, create: bool = True) -> str | None:
-        with self._calling(f"looking up experiment {name!r}"):
+        with self._calling(f"look up experiment {name!r}"):
             found = self.client.get_experiment_by_name(name)
             if found is not None:
                 if found.lifecycle_stage != "active":
@@ -382,7 +370,7 @@ class MlflowTracking:
             return self.client.create_experiment(name, artifact_location=location)
 
     def start_run(self, experiment_id: str, *, run_name: str | None, tags: Mapping[str, str]) -> str:
-        with self._calling("creating the run"):
+        with self._calling("create the run"):
             run = self.client.create_run(experiment_id, run_name=run_name, tags=dict(tags))
         return run.info.run_id
 
@@ -390,7 +378,7 @@ class MlflowTracking:
         from mlflow.entities import RunTag
 
         items = [RunTag(k, str(v)) for k, v in tags.items()]
-        with self._calling("setting tags"):
+        with self._calling("set tags"):
             for start in range(0, len(items), self.BATCH_TAGS_PARAMS):
                 self.client.log_batch(run_id, tags=items[start:start + self.BATCH_TAGS_PARAMS])
 
@@ -398,7 +386,7 @@ class MlflowTracking:
         from mlflow.entities import Param
 
         items = [Param(k, v) for k, v in params.items()]
-        with self._calling("logging params"):
+        with self._calling("log params"):
             for start in range(0, len(items), self.BATCH_TAGS_PARAMS):
                 self.client.log_batch(run_id, params=items[start:start + self.BATCH_TAGS_PARAMS])
 
@@ -407,7 +395,7 @@ class MlflowTracking:
         from mlflow.entities import Metric
 
         items = [Metric(key, float(value), int(ts), int(step)) for key, value, ts, step in rows]
-        with self._calling("logging metrics"):
+        with self._calling("log metrics"):
             for start in range(0, len(items), self.BATCH_METRICS):
                 self.client.log_batch(run_id, metrics=items[start:start + self.BATCH_METRICS])
 
@@ -427,19 +415,19 @@ class MlflowTracking:
             )
             inputs.append(DatasetInput(dataset, tags=[InputTag("mlflow.data.context", context)]))
         if inputs:
-            with self._calling("logging dataset inputs"):
+            with self._calling("log dataset inputs"):
                 self.client.log_inputs(run_id, datasets=inputs)
 
     def log_artifact(self, run_id: str, local_path: Path, artifact_path: str | None) -> None:
-        with self._calling(f"uploading {local_path.name}"):
+        with self._calling(f"upload {local_path.name}"):
             self.client.log_artifact(run_id, str(local_path), artifact_path=artifact_path)
 
     def terminate(self, run_id: str, status: str) -> None:
-        with self._calling(f"marking the run {status}"):
+        with self._calling(f"mark the run {status}"):
             self.client.set_terminated(run_id, status=status, end_time=int(time.time() * 1000))
 
     def get_run(self, run_id: str) -> RunRecord:
-        with self._calling(f"reading run {run_id}"):
+        with self._calling(f"read run {run_id}"):
             run = self.client.get_run(run_id)
         return _record_from_run(run)
 
@@ -447,7 +435,7 @@ class MlflowTracking:
         experiment_id = self.experiment_id(experiment, create=False)
         if experiment_id is None:
             return None
-        with self._calling("searching the run cache"):
+        with self._calling("search the run cache"):
             runs = self.client.search_runs(
                 [experiment_id],
                 filter_string=f"tags.`{FINGERPRINT_TAG}` = '{fingerprint}' and attributes.status = 'FINISHED'",
@@ -465,7 +453,7 @@ class MlflowTracking:
             f"tags.`{reused_key}` LIKE '%' and attributes.status = 'FINISHED'",
         )
         found: dict[str, RunRecord] = {}
-        with self._calling(f"searching the runs of pipeline {pipeline_id}"):
+        with self._calling(f"search the runs of pipeline {pipeline_id}"):
             for filter_string in filters:
                 token = None
                 for _ in range(MAX_SEARCH_PAGES):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -160,3 +161,39 @@ def test_an_unknown_experiment_is_a_miss_and_a_broken_server_is_an_error(httpser
     assert info.value.status == 502
     assert info.value.exit_code == 3
     assert "get-by-name" in info.value.message
+
+
+@pytest.mark.parametrize("cache", [True, False], ids=["cache-lookup-over-rest", "run-over-mlflowclient"])
+def test_credentials_in_the_tracking_uri_never_reach_the_output(project, run_cli, monkeypatch, httpserver, cache):
+    """user:password in MLFLOW_TRACKING_URI and a 401: exit 3, the URL shown without them, on both paths."""
+    host = f"127.0.0.1:{httpserver.port}"
+    uri = f"http://user:secret@{host}"
+    # Like a proxy in front of the server, the refusal quotes the URL it was asked for.
+    httpserver.expect_request(re.compile("/api/.*")).respond_with_json(
+        {"error_code": "UNAUTHENTICATED", "message": f"401 Unauthorized: {uri}/api/2.0/mlflow"}, status=401,
+    )
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    project.config("train:\n  code-paths: [mlci.yml]\n")
+
+    code, out, err = run_cli("train", *([] if cache else ["--no-cache"]), "--", *QUICK)
+
+    assert code == 3, err
+    assert f"http://{host}" in err and "(HTTP 401)" in err
+    assert "secret" not in out + err and "user:" not in out + err
+    assert "MLFLOW_TRACKING_TOKEN" in err  # the credentials hint
+    assert "quick training done" not in out
+    request, _ = httpserver.log[0]
+    assert request.authorization.username == "user"  # the credentials are still used, only never shown
+
+
+def test_an_unreachable_server_named_with_credentials_is_exit_3_without_them(project, run_cli, monkeypatch):
+    """MLflow's connection errors repeat the whole URL; the run path must strip user:password from them."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://user:secret@127.0.0.1:{free_port()}")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    project.config("train:\n  code-paths: [mlci.yml]\n")
+
+    code, out, err = run_cli("train", "--no-cache", "--", *QUICK)
+
+    assert code == 3, err
+    assert "could not look up experiment 'mlci'" in err and "http://127.0.0.1:" in err
+    assert "secret" not in out + err
