@@ -24,7 +24,8 @@ def configure(parser) -> None:
     parser.add_argument("--no-plots", action="store_true", help="skip the plots")
     parser.add_argument(
         "--version", dest="model_version", metavar="V",
-        help="model-card: version number or marker (champion, production, ...); default $MLCI_MODEL_VERSION",
+        help="model-card: version number or marker (champion, production, ...); "
+        "default $MLCI_MODEL_VERSION, else the version registered in gate.json",
     )
     parser.add_argument("--output", metavar="FILE", help="model-card: where to write it (default: OUT/model-card.md)")
     parser.add_argument(
@@ -97,11 +98,12 @@ def _model_card(args, ctx) -> int:
     from mlci.outputs import atomic_write
     from mlci.report import card, collect
 
-    version = args.model_version or ctx.env.get("MLCI_MODEL_VERSION", "")
+    version = args.model_version or collect.model_version_of(ctx.env, collect.read_artifacts(ctx.out_dir)[0])
     if not version:
         raise UsageError(
             "mlci report model-card needs --version V (a version number or a marker such as champion)",
-            hint="in a pipeline, MLCI_MODEL_VERSION from the gate's dotenv is used when --version is not given",
+            hint="without it, MLCI_MODEL_VERSION from the gate's dotenv is used in a pipeline, and the version "
+                 f"registered by the last passing `mlci gate` ({ctx.out_path('gate.json')}) locally",
         )
     config = ctx.config()
     ci = read_ci_env(ctx.env)

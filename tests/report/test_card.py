@@ -103,6 +103,18 @@ def test_gate_json_is_used_only_when_it_is_about_this_version(run_cli, card_proj
     assert "accuracy &gt;= 0.9" not in (out / "model-card.md").read_text()
 
 
+def test_locally_the_version_comes_from_the_gate_json_of_the_last_mlci_gate(run_cli, card_project, tmp_path,
+                                                                           report_store):
+    # `mlci gate` then `mlci report model-card` on a laptop: no dotenv between them, but gate.json is there.
+    out = tmp_path / "out"
+    out.mkdir()
+    gate = scenarios.gate("passed", [], registered=report_store.card_version)
+    (out / "gate.json").write_text(json.dumps(gate))
+    code, stdout, stderr = card_cli(run_cli, card_project, out, "--no-description")
+    assert code == 0, stderr
+    assert f"version {report_store.card_version}" in stdout
+
+
 def test_missing_version_is_a_usage_error(run_cli, card_project, tmp_path):
     code, _, stderr = card_cli(run_cli, card_project, tmp_path / "out")
     assert code == 2
