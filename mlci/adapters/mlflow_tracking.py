@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 # mlci.adapters.mlflow imports mlflow only inside its functions: the cache lookup stays mlflow-free.
-from mlci.adapters.mlflow import mlflow_errors, redact_uri, strip_url_credentials
+from mlci.adapters.mlflow import fail_fast_requests, mlflow_errors, redact_uri, strip_url_credentials
 from mlci.errors import ExternalServiceError, UsageError
 
 SERVICE = "MLflow"
@@ -340,8 +340,7 @@ class MlflowTracking:
     def __init__(self, target: TrackingTarget):
         # Fail in seconds, not MLflow's default minutes of backoff, when the
         # server is down; the process's own environment only (the child's is built separately).
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
+        fail_fast_requests()
         if target.kind == "sqlite" and target.db_path is not None:
             target.db_path.parent.mkdir(parents=True, exist_ok=True)
         from mlflow import MlflowClient

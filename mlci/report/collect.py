@@ -112,6 +112,9 @@ class TrackingReader:
         if self._client is None:
             from mlflow import MlflowClient
 
+            from mlci.adapters.mlflow import fail_fast_requests
+
+            fail_fast_requests()
             self._client = MlflowClient(tracking_uri=self.tracking_uri)
         return self._client
 

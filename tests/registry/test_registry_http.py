@@ -191,3 +191,27 @@ def test_real_mlflow_server_alias_mode_end_to_end(mlflow_server, tmp_path, clean
     assert registry.audit_trail("served")[-1]["who"] == "bob"
     local = registry.download_run_artifacts(run_ids[0], "model", tmp_path / "dl")
     assert (local / "MLmodel").is_file()
+
+
+def test_an_unreachable_server_fails_in_seconds_without_any_mlflow_settings(clean_env):
+    # MLflow's default (7 retries, exponential backoff) took about four minutes before exit 3,
+    # which reads as a hang; mlci lowers the retries unless the user set them.
+    for name in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
+        clean_env.setenv(name, "")  # restored (removed) after the test
+        clean_env.delenv(name)
+    registry = Registry(f"http://127.0.0.1:{_free_port()}", ci=CI)
+    started = time.monotonic()
+    with pytest.raises(ExternalServiceError) as error:
+        registry.get_marker("m", "champion")
+    assert time.monotonic() - started < 30
+    assert error.value.exit_code == 3
+    assert "is the tracking server running" in error.value.hint
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "2"
+
+
+def test_the_users_own_mlflow_retry_setting_wins(clean_env):
+    from mlci.adapters.mlflow import fail_fast_requests
+
+    clean_env.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "9")
+    fail_fast_requests()
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "9"
