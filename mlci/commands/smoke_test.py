@@ -136,7 +136,7 @@ def run(args, ctx) -> int:
     json_path = ctx.out_path(f"smoke-{env_name}.json")
     junit_path = ctx.out_path(f"smoke-{env_name}.junit.xml")
     try:
-        ready_after = probe.wait_for_ping(url, wait=pick(args.wait, "wait"))
+        ready_after = probe.wait_for_ping(url, wait=pick(args.wait, "wait"), on_wait=ctx.info)
     except ExternalServiceError as exc:
         unreachable = smoke.SmokeResult(
             url=url, environment=env_name, latency={}, requests=0,

@@ -13,8 +13,11 @@ from mlci.errors import ConfigError, ExternalServiceError
 MODEL_SERVER = "model server"
 
 
-def wait_for_ping(url: str, *, wait: float, interval: float = 0.5) -> float:
-    """Seconds until GET /ping answered 200; ExternalServiceError (exit 3) after `wait` seconds."""
+def wait_for_ping(url: str, *, wait: float, interval: float = 0.5, on_wait=None) -> float:
+    """Seconds until GET /ping answered 200; ExternalServiceError (exit 3) after `wait` seconds.
+
+    `on_wait(message)` is called once when the first ping is not answered, so a long wait is not silent.
+    """
     import requests
 
     ping = f"{url.rstrip('/')}/ping"
@@ -29,6 +32,9 @@ def wait_for_ping(url: str, *, wait: float, interval: float = 0.5) -> float:
             last_status, last_error = response.status_code, f"answered HTTP {response.status_code}"
         except requests.RequestException as exc:
             last_error = f"{type(exc).__name__}: {_reason(exc)}"
+        if on_wait is not None and time.monotonic() - started < wait:
+            on_wait(f"{ping} is not answering yet ({last_error}); waiting up to {wait:g} s (--wait)")
+            on_wait = None
         if time.monotonic() - started >= wait:
             raise ExternalServiceError(
                 MODEL_SERVER,

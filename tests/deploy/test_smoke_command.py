@@ -33,6 +33,16 @@ def test_unreachable_server_exits_3_after_the_wait_and_still_writes_reports(run_
     assert "<failure" in (project.out / "smoke-staging.junit.xml").read_text()
 
 
+def test_a_long_wait_for_ping_is_announced_not_silent(run_cli, project):
+    # A stopped server used to mean up to 120 s of silence before the error.
+    url = dead_url()
+    code, out, _ = smoke(run_cli, project, "--url", url, "--payload",
+                         str(write(project.root / "p.json", {"inputs": [[1]]})), "--wait", "1")
+    assert code == 3
+    assert f"{url}/ping is not answering yet (ConnectionError" in out
+    assert "waiting up to 1 s (--wait)" in out
+
+
 def test_url_comes_from_the_deploy_jobs_dotenv(run_cli, project, clean_env):
     url = dead_url()
     clean_env.setenv("MLCI_DEPLOY_URL", url)
