@@ -27,7 +27,7 @@ def configure(parser) -> None:
 
 def _resolve_url(args, ctx, settings) -> tuple[str, str]:
     """(base URL, environment name for the artifacts)."""
-    from mlci.deploy.serve import read_state
+    from mlci.deploy.serve import is_running, read_state
     from mlci.errors import UsageError
 
     deployed_url = ctx.env.get("MLCI_DEPLOY_URL", "").strip()
@@ -41,6 +41,10 @@ def _resolve_url(args, ctx, settings) -> tuple[str, str]:
         if environment.target == "mlflow-serve":
             state = read_state(settings.state_dir, args.env)
             if state is not None:
+                if not is_running(state):
+                    ctx.warn(f"the model server that `mlci deploy --to {args.env}` started (pid {state.pid}, "
+                             f"{state.url}) is no longer running; run `mlci deploy --to {args.env}` again "
+                             "to restart it")
                 return state.url, args.env
         if deployed_url and deployed_env in ("", args.env):
             return deployed_url, args.env

@@ -43,6 +43,23 @@ def test_a_long_wait_for_ping_is_announced_not_silent(run_cli, project):
     assert "waiting up to 1 s (--wait)" in out
 
 
+def test_a_served_environment_whose_server_has_stopped_says_so(run_cli, project):
+    # `mlci deploy --to staging` started a server that is gone (killed, machine rebooted): say so and how to fix.
+    project.write_config("deploy:\n  environments:\n    - name: staging\n      target: mlflow-serve\n")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    url = dead_url()
+    state = ServerState(environment="staging", pid=gone.pid, create_time=time.time() - 60, host="127.0.0.1",
+                        port=int(url.rsplit(":", 1)[1]), url=url, model_uri="models:/demo/1", model_version="1",
+                        started_at="", log="")
+    (project.root / ".mlci" / "serve").mkdir(parents=True)
+    write(project.root / ".mlci" / "serve" / "staging.json", state.to_json())
+    code, _, err = smoke(run_cli, project, "--env", "staging", "--payload",
+                         str(write(project.root / "p.json", {"inputs": [[1]]})), "--wait", "0.5")
+    assert code == 3
+    assert f"(pid {gone.pid}, {url}) is no longer running; run `mlci deploy --to staging` again" in err
+
+
 def test_url_comes_from_the_deploy_jobs_dotenv(run_cli, project, clean_env):
     url = dead_url()
     clean_env.setenv("MLCI_DEPLOY_URL", url)
