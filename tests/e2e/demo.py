@@ -52,9 +52,8 @@ def main() -> int:
             stop_model_servers(old)
         shutil.rmtree(DEMO_DIR)
     DEMO_DIR.mkdir()
-    with workspace_with_services(DEMO_DIR) as ws:
-        # Keep the served models up after the demo so the curl below works.
-        ws.close = lambda: [service.stop() for service in reversed(ws.services)]
+    # The served models stay up after the demo so the curl below works.
+    with workspace_with_services(DEMO_DIR, keep_model_servers=True) as ws:
         print(f"workspace: {ws.root}")
 
         step("1/4  default-branch pipeline: data check, train, gate, staging, smoke test, production (manual)")

@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,9 +47,9 @@ def ensure_tools() -> None:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    from mlci.deploy.serve import free_port as free_loopback_port
+
+    return free_loopback_port("127.0.0.1")
 
 
 def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen | None = None) -> None:
@@ -337,26 +336,27 @@ class Workspace:
             rows.append(f"{label:<19} {'(whole pipeline)':<29} {'rc=' + str(run.returncode):<9} {run.seconds:7.2f}")
         return "\n".join(rows)
 
-    def close(self) -> None:
+    def close(self, *, keep_model_servers: bool = False) -> None:
         for service in reversed(self.services):
             service.stop()
-        stop_model_servers(self.root)
+        if not keep_model_servers:
+            stop_model_servers(self.root)
 
 
 def stop_model_servers(root: Path) -> None:
-    """Stop `mlflow models serve` processes that deploy jobs left running in this workspace."""
+    """Stop `mlflow models serve` processes that deploy jobs left running in this workspace.
+
+    Goes through mlci's own stop, which checks the PID still belongs to the recorded server.
+    """
+    from mlci.deploy.serve import ServerState, stop_server
+
     state_dir = root / ".mlci" / "serve"
     for state_file in state_dir.glob("*.json") if state_dir.exists() else []:
         with contextlib.suppress(Exception):
-            pid = int(json.loads(state_file.read_text()).get("pid", 0))
-            if pid > 0:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pid, signal.SIGTERM)
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGTERM)
+            stop_server(ServerState.from_json(json.loads(state_file.read_text())), grace=5)
 
 
-def make_workspace(base: Path | None = None, *, variant: str = "good") -> Workspace:
+def make_workspace(base: Path | None = None) -> Workspace:
     """Copy the example into a fresh git repo with a fake origin, the way a user's project looks."""
     root = Path(tempfile.mkdtemp(prefix="mlci-e2e-", dir=base))
     skip = shutil.ignore_patterns("__pycache__", "mlci-out", ".mlci")
@@ -374,7 +374,8 @@ def make_workspace(base: Path | None = None, *, variant: str = "good") -> Worksp
 
 @contextlib.contextmanager
 def workspace_with_services(
-    base: Path | None = None, *, mlflow_server: bool = False, fake_gitlab: bool = True
+    base: Path | None = None, *, mlflow_server: bool = False, fake_gitlab: bool = True,
+    keep_model_servers: bool = False,
 ) -> Iterator[Workspace]:
     ensure_tools()
     workspace = make_workspace(base)
@@ -389,7 +390,7 @@ def workspace_with_services(
             workspace.services.append(workspace.mlflow_server)
         yield workspace
     finally:
-        workspace.close()
+        workspace.close(keep_model_servers=keep_model_servers)
         timings_dir = os.environ.get("MLCI_E2E_TIMINGS_DIR")
         if timings_dir and workspace.runs and Path(timings_dir).is_dir():
             table_path = Path(timings_dir) / f"{workspace.runs[0][0]}--{workspace.root.name}.txt"
