@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlci.data.drift import ColumnDrift, DatasetDrift
+from mlci.data.report import _md_escape
 from mlci.outputs.junit import TestCase, TestSuite
 
 
@@ -118,20 +119,16 @@ def to_junit(summary: DriftSummary) -> list[TestSuite]:
     return suites
 
 
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def to_markdown(summary: DriftSummary) -> str:
     if summary.reference_unavailable:
-        return (f"### ⚪ Drift not measured\n\n{_md(summary.reference_unavailable)}.\n")
+        return (f"### ⚪ Drift not measured\n\n{_md_escape(summary.reference_unavailable)}.\n")
     columns = summary.drifting_columns()
-    head = (f"### ⚠️ Drift in {len(columns)} column(s): {', '.join(f'`{_md(c)}`' for c in columns)}"
+    head = (f"### ⚠️ Drift in {len(columns)} column(s): {', '.join(f'`{_md_escape(c)}`' for c in columns)}"
             if columns else "### ✅ No drift")
-    lines = [head, "", f"Reference: {_md(summary.reference)}"]
+    lines = [head, "", f"Reference: {_md_escape(summary.reference)}"]
     for d in summary.datasets:
-        lines += ["", f"#### `{_md(d.label)}` ({d.current_rows:,} rows vs {d.reference_rows:,})", ""]
-        lines += [f"> {_md(note)}" for note in d.notes]
+        lines += ["", f"#### `{_md_escape(d.label)}` ({d.current_rows:,} rows vs {d.reference_rows:,})", ""]
+        lines += [f"> {_md_escape(note)}" for note in d.notes]
         lines += ["| | column | kind | PSI | KS (p) | chi² p | unseen | why |",
                   "|---|---|---|---:|---:|---:|---:|---|"]
         order = {"drift": 0, "ok": 1, "skipped": 2}
@@ -142,8 +139,8 @@ def to_markdown(summary: DriftSummary) -> str:
             why = "; ".join(c.reasons) if c.reasons else c.note
             if c.plot:
                 why = f"{why} (plot: `{c.plot}`)"
-            lines.append(f"| {mark} | `{_md(c.column)}` | {c.kind} | {_num(c.psi, 3)} | {ks} | "
-                         f"{_num(c.chi2_pvalue, 2)} | {unseen} | {_md(why)} |")
+            lines.append(f"| {mark} | `{_md_escape(c.column)}` | {c.kind} | {_num(c.psi, 3)} | {ks} | "
+                         f"{_num(c.chi2_pvalue, 2)} | {unseen} | {_md_escape(why)} |")
     return "\n".join(lines) + "\n"
 
 
