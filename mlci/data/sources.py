@@ -188,6 +188,8 @@ def load_frame(files: list[Path], fmt: str | None, *, location: str | None = Non
     """
     import polars as pl
 
+    from mlci.data.check import _first_line
+
     frames = []
     for path in files:
         file_fmt = detect_format(path, fmt, location=location)
@@ -210,6 +212,5 @@ def load_frame(files: list[Path], fmt: str | None, *, location: str | None = Non
         keep = [c for c in names if (not columns or c in columns) and c not in exclude]
         return combined.select(keep).collect(engine="streaming")
     except pl.exceptions.PolarsError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         names = ", ".join(str(p) for p in files[:3]) + (" ..." if len(files) > 3 else "")
-        raise ConfigError(f"cannot read: {first}", location=names) from None
+        raise ConfigError(f"cannot read: {_first_line(exc)}", location=names) from None
