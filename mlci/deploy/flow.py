@@ -169,37 +169,18 @@ def deploy(
         to_version=version,
         details={"version-source": origin, "redeploy": plan.redeploy},
     )
-    try:
-        result = _run(environment, model, version, runtime, settings)
-    except TargetFailed as exc:
-        outcome.error = exc.message
-        outcome.audit = _audit(registry, model, version, {
-            "action": "deploy-failed",
-            "environment": to,
-            "from-version": plan.from_version,
-            "to-version": version,
-            "target": environment.target,
-            "error": exc.message[:2000],
-        })
-        raise DeployFailed(outcome, exc) from exc
-    outcome.url = result.url
-    outcome.details.update({"target-summary": result.summary, "target-result": result.details})
-    outcome.markers_moved = _move_markers(
-        registry, model, version, plan.markers, info.aliases, reason=f"deploy to {to} ({environment.target})"
+    return _run_then_move_markers(
+        registry, settings, runtime, environment, outcome,
+        version=version,
+        markers=plan.markers,
+        aliases=info.aliases,
+        action=promotion.DEPLOY,
+        failed_action="deploy-failed",
+        status="redeployed" if plan.redeploy else "deployed",
+        marker_reason=f"deploy to {to} ({environment.target})",
+        failed_extra={},
+        success_extra={"version-source": origin, "redeploy": plan.redeploy},
     )
-    outcome.status = "redeployed" if plan.redeploy else "deployed"
-    outcome.audit = _audit(registry, model, version, {
-        "action": promotion.DEPLOY,
-        "environment": to,
-        "from-version": plan.from_version,
-        "to-version": version,
-        "target": environment.target,
-        "url": result.url,
-        "markers": outcome.markers_moved,
-        "version-source": origin,
-        "redeploy": plan.redeploy,
-    })
-    return outcome
 
 
 def rollback(
@@ -230,36 +211,61 @@ def rollback(
         to_version=plan.to_version,
         details={"chosen-by": plan.chosen_by},
     )
+    return _run_then_move_markers(
+        registry, settings, runtime, environment, outcome,
+        version=plan.to_version,
+        markers=plan.markers,
+        aliases=info.aliases,
+        action=promotion.ROLLBACK,
+        failed_action="rollback-failed",
+        status="rolled-back",
+        marker_reason=f"rollback of {env}: {reason}",
+        failed_extra={"reason": reason},
+        success_extra={"reason": reason, "chosen-by": plan.chosen_by},
+    )
+
+
+def _run_then_move_markers(
+    registry,
+    settings: DeploySettings,
+    runtime: TargetRuntime,
+    environment,
+    outcome: Outcome,
+    *,
+    version: str,
+    markers,
+    aliases,
+    action: str,
+    failed_action: str,
+    status: str,
+    marker_reason: str,
+    failed_extra: dict,
+    success_extra: dict,
+) -> Outcome:
+    """Deploy and rollback alike: run the target first; only when it succeeded move the markers.
+
+    Either way an audit record lands on the version, so a failed attempt is on record too.
+    """
+    common = {
+        "environment": outcome.environment,
+        "from-version": outcome.from_version,
+        "to-version": version,
+        "target": environment.target,
+    }
     try:
-        result = _run(environment, model, plan.to_version, runtime, settings)
+        result = _run(environment, outcome.model, version, runtime, settings)
     except TargetFailed as exc:
         outcome.error = exc.message
-        outcome.audit = _audit(registry, model, plan.to_version, {
-            "action": "rollback-failed",
-            "environment": env,
-            "from-version": plan.from_version,
-            "to-version": plan.to_version,
-            "target": environment.target,
-            "reason": reason,
-            "error": exc.message[:2000],
+        outcome.audit = _audit(registry, outcome.model, version, {
+            "action": failed_action, **common, **failed_extra, "error": exc.message[:2000],
         })
         raise DeployFailed(outcome, exc) from exc
     outcome.url = result.url
     outcome.details.update({"target-summary": result.summary, "target-result": result.details})
-    outcome.markers_moved = _move_markers(
-        registry, model, plan.to_version, plan.markers, info.aliases, reason=f"rollback of {env}: {reason}"
-    )
-    outcome.status = "rolled-back"
-    outcome.audit = _audit(registry, model, plan.to_version, {
-        "action": promotion.ROLLBACK,
-        "environment": env,
-        "from-version": plan.from_version,
-        "to-version": plan.to_version,
-        "target": environment.target,
-        "url": result.url,
-        "markers": outcome.markers_moved,
-        "reason": reason,
-        "chosen-by": plan.chosen_by,
+    outcome.markers_moved = _move_markers(registry, outcome.model, version, markers, aliases, reason=marker_reason)
+    outcome.status = status
+    outcome.audit = _audit(registry, outcome.model, version, {
+        "action": action, **common, "url": result.url, "markers": outcome.markers_moved, **success_extra,
     })
     return outcome
 
