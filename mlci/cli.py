@@ -141,6 +141,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.hint:
             ctx.error(f"hint: {exc.hint}")
         return exc.exit_code
+    except ModuleNotFoundError as exc:
+        from mlci.extras import missing_extra
+
+        explained = missing_extra(exc, args.command)
+        if explained is None:
+            raise
+        ctx.error(explained.message)
+        ctx.error(f"hint: {explained.hint}")
+        return explained.exit_code
     except KeyboardInterrupt:
         ctx.error("interrupted")
         return 130
@@ -150,7 +159,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-
 
 
 if __name__ == "__main__":

@@ -109,3 +109,31 @@ def test_tokens_never_reach_the_terminal(monkeypatch, run_cli):
     assert code == 3
     assert secret not in out + err
     assert "[MASKED]" in err
+
+
+def test_a_missing_extra_names_the_install_line(run_cli, monkeypatch, tmp_path):
+    """A job that installed a lean extra and runs a command needing another gets the pip line, not a traceback."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_polars(name, *args, **kwargs):
+        if name == "polars" or name.startswith("polars."):
+            raise ModuleNotFoundError(f"No module named '{name}'", name=name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_polars)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d.csv").write_text("a\n1\n")
+    (tmp_path / "c.yml").write_text("columns:\n  a: {type: int}\n")
+    code, _, err = run_cli("data", "check", "d.csv", "--contract", "c.yml")
+    assert code == 2
+    assert "`mlci data` needs the Python package 'polars'" in err
+    assert "pip install 'mlci[data]'" in err
+    assert "Traceback" not in err
+
+
+def test_an_unrelated_missing_module_is_not_disguised(monkeypatch):
+    from mlci.extras import missing_extra
+
+    assert missing_extra(ModuleNotFoundError("x", name="no_such_thing"), "train") is None
