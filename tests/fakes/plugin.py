@@ -30,3 +30,13 @@ def fake_gitlab_factory():
 @pytest.fixture
 def fake_gitlab(fake_gitlab_factory) -> FakeGitLab:
     return fake_gitlab_factory()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One real PostgreSQL server per test session (per xdist worker), stopped by PID at the end."""
+    from tests.servers.postgres import start_postgres
+
+    server = start_postgres()
+    yield server
+    server.stop()
