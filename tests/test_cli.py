@@ -111,26 +111,26 @@ def test_tokens_never_reach_the_terminal(monkeypatch, run_cli):
     assert "[MASKED]" in err
 
 
-def test_a_missing_extra_names_the_install_line(run_cli, monkeypatch, tmp_path):
+def test_a_missing_extra_names_the_install_line(tmp_path):
     """A job that installed a lean extra and runs a command needing another gets the pip line, not a traceback."""
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_polars(name, *args, **kwargs):
-        if name == "polars" or name.startswith("polars."):
-            raise ModuleNotFoundError(f"No module named '{name}'", name=name)
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_polars)
-    monkeypatch.chdir(tmp_path)
     (tmp_path / "d.csv").write_text("a\n1\n")
     (tmp_path / "c.yml").write_text("columns:\n  a: {type: int}\n")
-    code, _, err = run_cli("data", "check", "d.csv", "--contract", "c.yml")
-    assert code == 2
-    assert "`mlci data` needs the Python package 'polars'" in err
-    assert "pip install 'mlci[data]'" in err
-    assert "Traceback" not in err
+    # A fresh interpreter in which polars cannot be imported, as in a job that installed only the core.
+    probe = (
+        "import sys\n"
+        "class NoPolars:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'polars' or name.startswith('polars.'):\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, NoPolars())\n"
+        "from mlci.cli import main\n"
+        "sys.exit(main(['data', 'check', 'd.csv', '--contract', 'c.yml']))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    assert "`mlci data` needs the Python package 'polars'" in out.stderr
+    assert "pip install 'mlci[data]'" in out.stderr
+    assert "Traceback" not in out.stderr
 
 
 def test_an_unrelated_missing_module_is_not_disguised(monkeypatch):
