@@ -61,6 +61,7 @@ def _runner_findings(path, args, ctx):
 
     mlci.yml is --config / MLCI_CONFIG, else the one at the repository root of FILE.
     """
+    import contextlib
     from pathlib import Path
 
     from mlci.config import load_effective
@@ -74,6 +75,8 @@ def _runner_findings(path, args, ctx):
         config_path = (Path(args.root) if args.root else find_root(path)) / "mlci.yml"
         if not config_path.is_file():
             return []
+        with contextlib.suppress(ValueError):  # shown relative to the working directory, like FILE
+            config_path = config_path.resolve().relative_to(Path.cwd().resolve())
     config = load_effective(config_path, env=ctx.env)
     fleet = load_fleet(config)
     if not fleet.pools:

@@ -164,6 +164,12 @@ class Fleet:
         return PoolCost(hourly, floor, ceiling)
 
 
+def _is_quantity(value: Any) -> bool:
+    from mlci.runners.crosscheck import quantity
+
+    return not isinstance(value, bool) and quantity(value) is not None
+
+
 def _duration(config, path: tuple, raw: Any, problems: list[ConfigError]) -> int:
     try:
         return parse_seconds(raw)
@@ -229,6 +235,11 @@ def _pool(config, index: int, raw: dict, prices: dict[str, Price], problems: lis
         for key in ("cpu-request-max", "memory-request-max"):
             if key in raw:
                 problems.append(config.error((*here, key), f"{key} applies to kubernetes pools only"))
+
+    for key in ("cpu-request-max", "memory-request-max"):
+        if key in raw and not _is_quantity(raw[key]):
+            problems.append(config.error((*here, key), f"{key} {raw[key]!r} is not a Kubernetes quantity (e.g. 8, "
+                                                       "500m, 64Gi)"))
 
     if minimum > 0:
         price = prices.get(instance_type or "")

@@ -75,13 +75,13 @@ class Project:
 
         return load_fleet(self.config())
 
-    def render(self, runners: dict | None = None):
+    def render(self, runners: dict | None = None, **sections):
         """(Rendered, CrossCheck) for the current mlci.yml and pipeline, as `mlci runners render` makes them."""
         from mlci.lint.resolve import load_pipeline
         from mlci.runners.crosscheck import crosscheck, jobs_from_pipeline
         from mlci.runners.render import render_fleet
 
-        self.write_config(runners)
+        self.write_config(runners, **sections)
         config = self.config()
         from mlci.runners.model import load_fleet
 
