@@ -97,7 +97,7 @@ class Pool:
 
     @property
     def ansible_group(self) -> str:
-        return "mlci_runner_" + self.name.replace("-", "_")
+        return "mlci_pool_" + self.name.replace("-", "_")
 
     @property
     def node_labels(self) -> dict[str, str]:

@@ -209,9 +209,9 @@ def test_docker_pools_get_an_ansible_role_with_gpus_all(rendered):
     assert runner["executor"] == "docker" and runner["docker"]["gpus"] == "all"
     assert runner["token"] == "${MLCI_RUNNER_TOKEN}"  # expanded from the service environment, never a literal
     assert config["listen_address"] == "127.0.0.1:9252"
-    group_vars = yaml.safe_load(files["ansible/group_vars/mlci_runner_lab.yml"])
-    assert group_vars["mlci_runner_max_job_lifetime_seconds"] == 8 * 3600
-    assert group_vars["mlci_runner_idle_poweroff"] is False  # always on: the host stays up
+    group_vars = yaml.safe_load(files["ansible/group_vars/mlci_pool_lab.yml"])
+    assert group_vars["mlci_gpu_runner_max_job_lifetime_seconds"] == 8 * 3600
+    assert group_vars["mlci_gpu_runner_idle_poweroff"] is False  # always on: the host stays up
 
 
 def test_the_plan_records_limits_and_the_monthly_floor_cost(rendered):
@@ -283,7 +283,7 @@ def test_render_writes_the_folder_and_check_finds_every_drift(project, run_cli):
     project.runners["pools"] = [p for p in project.runners["pools"] if p.get("executor") != "docker"]
     project.write_config()
     code, out, err = run_cli("runners", "render", "--check")
-    assert code == 1 and "ansible/group_vars/mlci_runner_lab.yml is not what mlci.yml renders" in err
+    assert code == 1 and "ansible/group_vars/mlci_pool_lab.yml is not what mlci.yml renders" in err
     code, out, err = run_cli("runners", "render")
     assert code == 0 and "removed" in out
     assert not (folder / "ansible").exists() or not any((folder / "ansible").rglob("*.yml"))

@@ -63,14 +63,14 @@ def runner_config(fleet: Fleet, pool: Pool) -> dict[str, Any]:
 
 def group_vars(pool: Pool) -> dict[str, Any]:
     return {
-        "mlci_runner_pool": pool.name,
-        "mlci_runner_group": pool.ansible_group,
-        "mlci_runner_token_env": pool.token_variable,
-        "mlci_runner_max_hosts": pool.max,
-        "mlci_runner_max_job_lifetime_seconds": pool.max_job_lifetime,
-        "mlci_runner_idle_timeout_seconds": pool.idle_timeout,
+        "mlci_gpu_runner_pool": pool.name,
+        "mlci_gpu_runner_group": pool.ansible_group,
+        "mlci_gpu_runner_token_env": pool.token_variable,
+        "mlci_gpu_runner_max_hosts": pool.max,
+        "mlci_gpu_runner_max_job_lifetime_seconds": pool.max_job_lifetime,
+        "mlci_gpu_runner_idle_timeout_seconds": pool.idle_timeout,
         # Scale-to-zero hosts power themselves off when idle; always-on hosts stay up.
-        "mlci_runner_idle_poweroff": pool.min == 0,
+        "mlci_gpu_runner_idle_poweroff": pool.min == 0,
     }
 
 
