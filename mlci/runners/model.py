@@ -164,6 +164,16 @@ class Fleet:
         return PoolCost(hourly, floor, ceiling)
 
 
+def _has_credentials(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return bool(parts.username or parts.password)
+
+
 def _is_quantity(value: Any) -> bool:
     from mlci.runners.crosscheck import quantity
 
@@ -289,6 +299,13 @@ def load_fleet(config) -> Fleet:
         out_dir=section.get("out-dir", "infra/runners"),
         ci_file=section.get("ci-file", ".gitlab-ci.yml"),
     )
+    if _has_credentials(fleet.gitlab_url):
+        where = ("runners", "gitlab-url") if section.get("gitlab-url") else ("gitlab", "url")
+        problems.append(config.error(
+            where, "the GitLab URL the runners register against carries a user or password; it would be written "
+                   "into committed files: give the plain URL (tokens never go in a URL)",
+        ))
+        fleet.gitlab_url = ""
     fleet.scale_up_timeout = _duration(
         config, ("runners", "kubernetes", "scale-up-timeout"), kubernetes.get("scale-up-timeout", "15m"), problems,
     )

@@ -111,3 +111,11 @@ def test_two_pools_with_the_same_tags_are_a_warning(project):
     project.write_config()
     warnings = project.fleet().warnings
     assert len(warnings) == 1 and "same tags" in warnings[0][1]
+
+
+def test_a_gitlab_url_with_credentials_is_refused_before_it_reaches_a_committed_file(project):
+    project.write_config(gitlab={"url": "https://deploy:s3cret@gitlab.example.com"})
+    with pytest.raises(ConfigErrors) as caught:
+        project.fleet()
+    message = caught.value.errors[0].message
+    assert "carries a user or password" in message and "s3cret" not in message

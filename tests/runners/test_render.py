@@ -320,3 +320,10 @@ def test_no_pools_means_nothing_to_render(project, run_cli):
     project.write_config(runners={})
     code, out, _ = run_cli("runners", "render")
     assert code == 0 and "declares no pool" in out
+
+
+def test_without_the_runners_extra_the_command_names_the_install_line(project, run_cli, monkeypatch):
+    project.write_config()
+    monkeypatch.setitem(sys.modules, "tomli_w", None)  # as if `pip install mlci` without [runners]
+    code, _, err = run_cli("runners", "render")
+    assert code == 2 and "pip install 'mlci[runners]'" in err
