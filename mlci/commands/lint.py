@@ -82,7 +82,7 @@ def _runner_findings(path, args, ctx):
     if not fleet.pools:
         return []
     root = Path(args.root) if args.root else find_root(path)
-    jobs = jobs_from_pipeline(load_pipeline(path, root=root, inputs=dict(args.inputs)))
+    jobs = jobs_from_pipeline(load_pipeline(path, root=root, inputs=dict(args.inputs)), root=root)
     return crosscheck(fleet, jobs, lambda p: config.where(p, key=True)).findings
 
 

@@ -46,7 +46,8 @@ def _jobs(ci_file: Path, ctx):
         ctx.warn(f"{ci_file} not found: the pools are not cross-checked against a pipeline, and the request "
                  "limits follow the train template's defaults")
         return None
-    return jobs_from_pipeline(load_pipeline(ci_file, root=find_root(ci_file)))
+    root = find_root(ci_file)
+    return jobs_from_pipeline(load_pipeline(ci_file, root=root), root=root)
 
 
 def _finding_line(finding) -> str:

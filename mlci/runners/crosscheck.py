@@ -94,8 +94,36 @@ def _variable(job: dict, pipeline, name: str) -> tuple[str | None, tuple]:
     return None, ()
 
 
-def jobs_from_pipeline(pipeline) -> list[RoutedJob]:
-    """Tagged jobs of a merged pipeline (mlci.lint.resolve.Pipeline), plus the retrain child's training job."""
+_INPUT_REF = re.compile(r"\$\[\[\s*inputs\.([A-Za-z0-9_-]+)\s*\]\]")
+
+
+def set_at(pipeline, location: Location, root) -> Location:
+    """Where the user set a value: the `inputs:` line of the include, when `location` is a template's
+    `$[[ inputs.NAME ]]` and the main file includes that template with NAME; else `location` itself."""
+    if root is None or location.file == pipeline.main_file:
+        return location
+    try:
+        line = (root / location.file).read_text(encoding="utf-8").splitlines()[location.line - 1]
+    except (OSError, UnicodeDecodeError, IndexError):
+        return location
+    match = _INPUT_REF.search(line)
+    includes = pipeline.data.get("include")
+    if not match or not isinstance(includes, list):
+        return location
+    for index, entry in enumerate(includes):
+        if not isinstance(entry, dict) or str(entry.get("local", "")).lstrip("/") != location.file:
+            continue
+        if match[1] in (entry.get("inputs") or {}):
+            return pipeline.where(("include", index, "inputs", match[1]))
+    return location
+
+
+def jobs_from_pipeline(pipeline, root=None) -> list[RoutedJob]:
+    """Tagged jobs of a merged pipeline (mlci.lint.resolve.Pipeline), plus the retrain child's training job.
+
+    With the repository `root`, a value that a template takes from an include input is located at the
+    include's `inputs:` line, the line the user writes.
+    """
     jobs: list[RoutedJob] = []
     for name, job in pipeline.jobs.items():
         tags = job.get("tags")
@@ -104,13 +132,13 @@ def jobs_from_pipeline(pipeline) -> list[RoutedJob]:
         tags = tuple(str(t) for t in tags)
 
         def where(path: tuple, job_name: str = name) -> Location:
-            return pipeline.job_where(job_name, path)
+            return set_at(pipeline, pipeline.job_where(job_name, path), root)
 
         def located(var: str, job: dict = job, where=where) -> tuple[str | None, Location | None]:
             value, path = _variable(job, pipeline, var)
             if value is None:
                 return None, None
-            return value, (where(path[1:]) if path[0] == "job" else pipeline.where(path))
+            return value, (where(path[1:]) if path[0] == "job" else set_at(pipeline, pipeline.where(path), root))
 
         cpu, cpu_at = located("KUBERNETES_CPU_REQUEST")
         memory, memory_at = located("KUBERNETES_MEMORY_REQUEST")
@@ -128,9 +156,11 @@ def jobs_from_pipeline(pipeline) -> list[RoutedJob]:
         tags = tuple(t.strip() for t in raw_tags.split(",") if t.strip())
         timeout = variables.get(RETRAIN_TIMEOUT_VARIABLE)
         jobs.append(RoutedJob(
-            name=RETRAIN_JOB, tags=tags, where=pipeline.where(("variables", RETRAIN_TAGS_VARIABLE)), training=True,
-            timeout=str(timeout) if isinstance(timeout, str) and timeout else None,
-            timeout_where=pipeline.where(("variables", RETRAIN_TIMEOUT_VARIABLE)) if timeout else None,
+            name=RETRAIN_JOB, tags=tags, where=set_at(pipeline, pipeline.where(("variables", RETRAIN_TAGS_VARIABLE)),
+                                                      root),
+            training=True, timeout=str(timeout) if isinstance(timeout, str) and timeout else None,
+            timeout_where=set_at(pipeline, pipeline.where(("variables", RETRAIN_TIMEOUT_VARIABLE)), root)
+            if timeout else None,
         ))
     return jobs
 

@@ -86,7 +86,7 @@ class Project:
         from mlci.runners.model import load_fleet
 
         fleet = load_fleet(config)
-        jobs = jobs_from_pipeline(load_pipeline(self.root / ".gitlab-ci.yml", root=self.root))
+        jobs = jobs_from_pipeline(load_pipeline(self.root / ".gitlab-ci.yml", root=self.root), root=self.root)
         check = crosscheck(fleet, jobs, lambda p: config.where(p, key=True))
         return render_fleet(fleet, check), check
 

@@ -303,7 +303,7 @@ def test_render_refuses_a_pipeline_whose_training_job_no_pool_serves(project, ru
     project.write_config()
     code, _, err = run_cli("runners", "render")
     assert code == 1
-    assert re.search(r"ci_templates/mlci-train\.yml:\d+:\d+: error: job 'mlci-train' needs a runner with tags "
+    assert re.search(r"\.gitlab-ci\.yml:3:\d+: error: job 'mlci-train' needs a runner with tags "
                      r"\[gpu, h100\], but no pool", err), err
     assert "nothing written" in err and not (project.root / "infra").exists()
     plan = json.loads((project.root / "mlci-out" / "runners-plan.json").read_text())
