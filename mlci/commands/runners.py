@@ -109,14 +109,14 @@ def _render(args, ctx) -> int:
         (ctx.error if finding.severity == "error" else ctx.warn)(_finding_line(finding))
 
     plan = rendered.plan
-    out_dir = Path(args.dir or fleet.out_dir)
+    out_dir = Path(getattr(args, "dir", None) or fleet.out_dir)
     files = dict(rendered.files)
     files[plan_mod.PLAN_FILE] = json.dumps({**plan, "files": sorted(files)}, indent=2, ensure_ascii=False) + "\n"
     previous = _previous_files(out_dir)
     stale = _compare(out_dir, files, previous) if args.action == "render" else []
 
     artifact = {**plan, "findings": plan_mod.findings_entries(check), "directory": str(out_dir),
-                "stale_files": stale if args.check else []}
+                "stale_files": stale if getattr(args, "check", False) else []}
     write_json(ctx.out_path(plan_mod.ARTIFACT), artifact)
     atomic_write(ctx.out_path("runners-plan.md"), plan_mod.render_markdown(artifact, stale=artifact["stale_files"]))
 

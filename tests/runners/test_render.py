@@ -327,3 +327,12 @@ def test_without_the_runners_extra_the_command_names_the_install_line(project, r
     monkeypatch.setitem(sys.modules, "tomli_w", None)  # as if `pip install mlci` without [runners]
     code, _, err = run_cli("runners", "render")
     assert code == 2 and "pip install 'mlci[runners]'" in err
+
+
+def test_plan_prints_the_table_and_writes_no_folder(project, run_cli):
+    project.write_config()
+    code, out, _ = run_cli("runners", "plan")
+    assert code == 0 and "| quad | gpu, multi-gpu | kubernetes | 2x nvidia-a10g | 0-2 | 4 |" in out
+    assert not (project.root / "infra").exists()
+    code, out, _ = run_cli("runners", "plan", "--format", "json")
+    assert code == 0 and json.loads(out)["totals"]["concurrency"] == 9
