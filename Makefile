@@ -16,6 +16,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# checkov, ansible-core and ansible-lint check the rendered runner IaC; their pins stay out of .venv.
+IAC_STAMP := .venv-iac/.mlci-requirements
+$(IAC_STAMP): tests/runners/iac-tools.txt $(STAMP)
+	$(BIN)/python -m tests.runners.iac_tools
+	touch $@
+
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -30,7 +36,7 @@ tools: $(NODE_STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test: $(STAMP) tools
+test: $(STAMP) tools $(IAC_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
@@ -44,4 +50,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/cli_startup.py
 
 clean:
-	rm -rf $(VENV) node_modules .gitlab-ci-local .pytest_cache
+	rm -rf $(VENV) .venv-iac node_modules .gitlab-ci-local .pytest_cache

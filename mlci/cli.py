@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "trigger": ("mlci.commands.trigger", "start a retraining pipeline through the GitLab API"),
     "retrain": ("mlci.commands.retrain", "decide whether to retrain, and conclude a retraining run"),
     "hook": ("mlci.commands.hook", "run a user hook command (e.g. fetch-data) with mlci's environment"),
+    "runners": ("mlci.commands.runners", "render the GPU runner fleet (Helm, OpenTofu, Ansible) from mlci.yml"),
 }
 
 

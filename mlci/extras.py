@@ -18,6 +18,7 @@ MODULE_EXTRAS: dict[str, str] = {
     "mlflow": "train",
     "psutil": "train",
     "pynvml": "gpu",
+    "tomli_w": "runners",
 }
 
 

@@ -56,6 +56,36 @@ def _server_findings(result, ctx):
     return findings
 
 
+def _runner_findings(path, args, ctx):
+    """Training jobs that no runner pool of mlci.yml serves (and unused pools), when mlci.yml declares pools.
+
+    mlci.yml is --config / MLCI_CONFIG, else the one at the repository root of FILE.
+    """
+    import contextlib
+    from pathlib import Path
+
+    from mlci.config import load_effective
+    from mlci.lint import find_root
+    from mlci.lint.resolve import load_pipeline
+    from mlci.runners.crosscheck import crosscheck, jobs_from_pipeline
+    from mlci.runners.model import load_fleet
+
+    config_path = ctx.config_path
+    if config_path is None:
+        config_path = (Path(args.root) if args.root else find_root(path)) / "mlci.yml"
+        if not config_path.is_file():
+            return []
+        with contextlib.suppress(ValueError):  # shown relative to the working directory, like FILE
+            config_path = config_path.resolve().relative_to(Path.cwd().resolve())
+    config = load_effective(config_path, env=ctx.env)
+    fleet = load_fleet(config)
+    if not fleet.pools:
+        return []
+    root = Path(args.root) if args.root else find_root(path)
+    jobs = jobs_from_pipeline(load_pipeline(path, root=root, inputs=dict(args.inputs)), root=root)
+    return crosscheck(fleet, jobs, lambda p: config.where(p, key=True)).findings
+
+
 def run(args, ctx) -> int:
     from pathlib import Path
 
@@ -65,6 +95,9 @@ def run(args, ctx) -> int:
 
     path = Path(args.file)
     result = lint_file(path, root=Path(args.root) if args.root else None, inputs=dict(args.inputs))
+    runner_findings = _runner_findings(path, args, ctx)
+    if runner_findings:
+        result.findings = sorted(result.findings + runner_findings, key=lambda f: f.sort_key())
     if args.server:
         result.findings = sorted(result.findings + _server_findings(result, ctx), key=lambda f: f.sort_key())
     report = FORMATS[args.format](result)

@@ -44,6 +44,12 @@ RULES: dict[str, Rule] = {
         Rule("MLCI016", "include-not-checked", "info",
              "a project, remote, template or component include is not fetched offline (use --server)", "info"),
         Rule("MLCI017", "server-lint", "error", "GitLab's CI lint API rejected the configuration", "major"),
+        Rule("MLCI020", "runner-pool-missing", "error",
+             "a training or GPU job's tags are served by no runner pool declared in mlci.yml", "critical"),
+        Rule("MLCI021", "runner-pool-unused", "warning", "a runner pool in mlci.yml serves no job of the pipeline",
+             "minor"),
+        Rule("MLCI022", "runner-pool-limits", "error",
+             "a job asks its runner pool for more than the pool allows (resource requests, timeout)", "major"),
     ]
 }
 

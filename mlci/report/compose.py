@@ -69,6 +69,10 @@ def compose(gathered: Gathered, config, ci: CiEnv, env: dict[str, str]) -> Compo
         train=artifacts.get("train"),
     )
     model = build_report(inputs, options)
+    if artifacts.get("runners"):
+        from mlci.runners.plan import report_section
+
+        model.sections.append(report_section(artifacts["runners"]))
     composed = ComposedReport(model)
     if not config.get("report", "plots", default=True):
         return composed
