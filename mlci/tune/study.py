@@ -1,0 +1,124 @@
+"""Optuna objects from TuneSettings: sampler, pruner, parameter suggestions, trial bookkeeping."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from mlci.tune.settings import ParamSpec, TuneSettings
+
+# Study user attributes mlci keeps in the storage (the study's own record of how it was set up).
+ATTR_PARENT_RUN = "mlci.parent_run_id"
+ATTR_READY = "mlci.ready"
+ATTR_N_TRIALS = "mlci.n_trials"
+ATTR_METRIC = "mlci.metric"
+ATTR_EXPERIMENT = "mlci.experiment"
+# Trial user attributes.
+ATTR_RUN_ID = "mlci.run_id"
+ATTR_CACHE_HIT = "mlci.cache_hit"
+ATTR_JOB = "mlci.job"  # CI_JOB_NAME: a retried job has the same one
+ATTR_JOB_ID = "mlci.job_id"
+ATTR_HOST = "mlci.host"
+ATTR_PID = "mlci.pid"
+ATTR_REASON = "mlci.reason"
+ATTR_DURATION = "mlci.duration_seconds"
+ATTR_PRUNED_STEP = "mlci.pruned_step"
+
+
+def build_sampler(settings: TuneSettings):
+    import optuna
+
+    spec = settings.sampler
+    name = spec.get("name", "tpe")
+    seed = spec.get("seed")
+    startup = spec.get("n-startup-trials")
+    extra = {"n_startup_trials": startup} if startup is not None else {}
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, **extra)
+    if name == "qmc":
+        return optuna.samplers.QMCSampler(seed=seed, scramble=True)
+    # constant_liar: parallel jobs do not all try the same region while their trials run.
+    return optuna.samplers.TPESampler(seed=seed, constant_liar=True, **extra)
+
+
+def pruner_name(settings: TuneSettings) -> str:
+    return settings.pruner.get("name", "median")
+
+
+def build_pruner(settings: TuneSettings):
+    import optuna
+
+    spec = settings.pruner
+    name = pruner_name(settings)
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    common = {
+        "n_startup_trials": int(spec.get("n-startup-trials", 5)),
+        "n_warmup_steps": int(spec.get("n-warmup-steps", 0)),
+        "interval_steps": int(spec.get("interval-steps", 1)),
+    }
+    if name == "percentile":
+        return optuna.pruners.PercentilePruner(float(spec.get("percentile", 25)), **common)
+    if name == "successive-halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=spec.get("min-resource", "auto"),
+                                                      reduction_factor=int(spec.get("reduction-factor", 3)))
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=int(spec.get("min-resource", 1)),
+                                              max_resource=spec.get("max-resource", "auto"),
+                                              reduction_factor=int(spec.get("reduction-factor", 3)))
+    return optuna.pruners.MedianPruner(**common)
+
+
+def suggest(trial, spec: ParamSpec) -> Any:
+    """The trial's value for one parameter (a retried trial gets back the value it had)."""
+    if spec.kind == "categorical":
+        return trial.suggest_categorical(spec.name, list(spec.choices))
+    if spec.kind == "int":
+        return trial.suggest_int(spec.name, int(spec.low), int(spec.high), step=int(spec.step or 1), log=spec.log)
+    return trial.suggest_float(spec.name, float(spec.low), float(spec.high), step=spec.step, log=spec.log)
+
+
+def superseded_numbers(trials: Iterable) -> set[int]:
+    """Failed trials that were queued again (Optuna's retry callback records the original's number)."""
+    found: set[int] = set()
+    for trial in trials:
+        history = trial.system_attrs.get("retry_history") or []
+        found.update(int(n) for n in history)
+    return found
+
+
+def counts(trials: Iterable) -> dict[str, int]:
+    """Trials by state; `retried` failures are counted apart, as their retry is the same evaluation."""
+    trials = list(trials)
+    retried = superseded_numbers(trials)
+    result = {"complete": 0, "pruned": 0, "failed": 0, "running": 0, "waiting": 0, "retried": 0}
+    for trial in trials:
+        state = trial.state.name
+        if state == "FAIL" and trial.number in retried:
+            result["retried"] += 1
+        else:
+            key = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running",
+                   "WAITING": "waiting"}[state]
+            result[key] += 1
+    result["evaluations"] = sum(result[k] for k in ("complete", "pruned", "failed", "running", "waiting"))
+    return result
+
+
+def trial_json(trial) -> dict[str, Any]:
+    attrs: Mapping[str, Any] = trial.user_attrs
+    retried_from = trial.system_attrs.get("failed_trial")
+    return {
+        "number": trial.number,
+        "state": trial.state.name,
+        "value": trial.value if trial.state.name == "COMPLETE" else None,
+        "params": dict(trial.params),
+        "run_id": attrs.get(ATTR_RUN_ID),
+        "cache_hit": bool(attrs.get(ATTR_CACHE_HIT, False)),
+        "duration_seconds": attrs.get(ATTR_DURATION),
+        "pruned_at_step": attrs.get(ATTR_PRUNED_STEP),
+        "reason": attrs.get(ATTR_REASON),
+        "retry_of": int(retried_from) if retried_from is not None else None,
+        "job": attrs.get(ATTR_JOB),
+    }
