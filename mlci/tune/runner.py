@@ -381,7 +381,11 @@ def _set_up(study, tune: TuneSettings, tracking, experiment: str, ci_tags: dict[
         study.set_user_attr(ATTR_METRIC, tune.metric)
         study.set_user_attr(ATTR_EXPERIMENT, experiment)
         # The budget, as queued trials: claiming one is atomic, so parallel jobs never run one too many.
-        for _ in range(max(tune.n_trials - queued, 0)):
+        slots = max(tune.n_trials - queued, 0)
+        if slots and tune.start_from and not queued:
+            study.enqueue_trial(dict(tune.start_from))
+            slots -= 1
+        for _ in range(slots):
             study.enqueue_trial({})
         study.set_user_attr(ATTR_READY, True)
     return parent

@@ -92,6 +92,7 @@ class TuneSettings:
     max_retries: int
     sampler: Mapping[str, Any] = field(default_factory=dict)
     pruner: Mapping[str, Any] = field(default_factory=dict)
+    start_from: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def goal(self) -> str:
@@ -172,6 +173,24 @@ def parse_space(raw: Mapping[str, Any], config) -> tuple[tuple[ParamSpec, ...], 
     return tuple(specs), problems
 
 
+def check_start_from(start: Mapping[str, Any], space: tuple[ParamSpec, ...], config) -> list[ConfigError]:
+    by_name = {p.name: p for p in space}
+    problems = []
+    for name, value in start.items():
+        where = ("tune", "start-from", name)
+        spec = by_name.get(name)
+        if spec is None:
+            problems.append(config.error(where, f"{name!r} is not in tune.search-space"))
+        elif spec.kind == "categorical":
+            if value not in spec.choices:
+                problems.append(config.error(where, f"{value!r} is not one of the choices of {name!r}"))
+        elif not _number(value) or not spec.low <= value <= spec.high:
+            problems.append(config.error(where, f"{value!r} is outside {spec.describe()}"))
+        elif spec.kind == "int" and not float(value).is_integer():
+            problems.append(config.error(where, f"{name!r} is an int parameter, got {value!r}"))
+    return problems
+
+
 def load_storage(tune: Mapping[str, Any], env: Mapping[str, str], cwd: Path) -> Storage:
     scope = tune.get("storage-scope", "shared")
     url = (tune.get("storage") or "").strip()
@@ -203,9 +222,8 @@ def load_tune_settings(config, env: Mapping[str, str], *, cwd: Path, study_flag:
         problems.append(config.error(("tune",), "tune.metric is not set: which metric is the objective?"))
     space_raw = tune.get("search-space") or {}
     if not space_raw:
-        problems.append(config.error(("tune",), "tune.search-space is empty: nothing to tune",
-                                     hint="add at least one parameter, e.g. lr: {type: float, low: 1e-4, "
-                                          "high: 1e-1, log: true}"))
+        problems.append(config.error(("tune", "search-space"), "tune.search-space is empty: nothing to tune (add a "
+                                     "parameter, e.g. lr: {type: float, low: 1e-4, high: 1e-1, log: true})"))
     space, space_problems = parse_space(space_raw, config)
     problems += space_problems
     direction = tune.get("direction")
@@ -214,9 +232,11 @@ def load_tune_settings(config, env: Mapping[str, str], *, cwd: Path, study_flag:
         direction = {"max": "maximize", "min": "minimize"}.get(goal or "")
         if direction is None:
             problems.append(config.error(
-                ("tune", "metric"), f"is a larger or smaller {metric!r} better?",
-                hint=f"set tune.direction (maximize|minimize) or model.metrics-direction.{metric} (higher|lower)",
+                ("tune", "metric"), f"is a larger or smaller {metric!r} better? Set tune.direction "
+                f"(maximize|minimize) or model.metrics-direction.{metric} (higher|lower)",
             ))
+    start_from = dict(tune.get("start-from") or {})
+    problems += check_start_from(start_from, space, config)
     sampler = dict(tune.get("sampler") or {})
     if sampler.get("name") == "cmaes":
         categorical = [p.name for p in space if p.kind == "categorical"]
@@ -224,7 +244,7 @@ def load_tune_settings(config, env: Mapping[str, str], *, cwd: Path, study_flag:
             problems.append(config.error(
                 ("tune", "sampler", "name"),
                 f"CMA-ES samples float and int parameters only; {', '.join(categorical)} would be sampled at "
-                "random", hint="use sampler tpe for categorical parameters"))
+                "random (use sampler tpe for categorical parameters)"))
     if problems:
         raise ConfigErrors(problems)
     heartbeat = int(tune.get("heartbeat-seconds", 30))
@@ -243,6 +263,7 @@ def load_tune_settings(config, env: Mapping[str, str], *, cwd: Path, study_flag:
         max_retries=int(tune.get("max-retries", 2)),
         sampler=sampler,
         pruner=dict(tune.get("pruner") or {}),
+        start_from=start_from,
     )
 
 
