@@ -130,8 +130,11 @@ def trial_id(study, number: int) -> int:
     return study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
 
 
-def claim_waiting_trial(study):
-    """A queued trial, now RUNNING and ours alone; None when the queue is empty (the budget is used up)."""
+def claim_waiting_trial(study, before_trial: Callable[[int], None] | None = None):
+    """A queued trial, now RUNNING and ours alone; None when the queue is empty (the budget is used up).
+
+    `before_trial(number)` runs once the claim is won, before the trial object (and its sampling) exists.
+    """
     import optuna
     from optuna.trial import TrialState
 
@@ -143,6 +146,8 @@ def claim_waiting_trial(study):
                 continue
         except optuna.exceptions.UpdateFinishedTrialError:
             continue
+        if before_trial is not None:
+            before_trial(frozen.number)
         return optuna.trial.Trial(study, frozen._trial_id)
     return None
 

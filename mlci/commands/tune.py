@@ -132,8 +132,8 @@ def _tune(args, ctx, rest: list[str]) -> int:
     # The training config is checked (code paths, data, params) before a trial is claimed.
     job.prepare(settings, config, command, ctx.env, cwd=cwd, exclude=exclude)
     ci = read_ci_env(ctx.env)
-    tracking = tracking_mod.MlflowTracking(target)
     ctx.info(f"search space: {'; '.join(p.describe() for p in tune.space)}")
+    tracking = None  # opened after the storage: a wrong database URL fails before MLflow's import
 
     def on_lost(study, frozen) -> None:
         from optuna.storages import RetryHeartbeatStaleTrialCallback
@@ -146,6 +146,7 @@ def _tune(args, ctx, rest: list[str]) -> int:
 
     backend = storage.open_storage(tune.storage, heartbeat_seconds=tune.heartbeat_seconds,
                                    grace_seconds=tune.grace_seconds, stale_callback=on_lost)
+    tracking = tracking_mod.MlflowTracking(target)
     study, parent = join_study(tune=tune, backend=backend, tracking=tracking, experiment=settings.experiment,
                                ci_tags=ci.lineage_tags(), info=ctx.info, warn=ctx.warn)
     job_key = ci.job_name or ""

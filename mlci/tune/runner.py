@@ -102,7 +102,7 @@ class TuneJob:
             with storage.storage_errors(self.tune.storage, "claim a trial"):
                 if storage.has_heartbeat(self.backend):
                     storage.fail_stale_trials(self.study)
-                trial = storage.claim_waiting_trial(self.study)
+                trial = storage.claim_waiting_trial(self.study, before_trial=self._use_sampler_for)
             if trial is None:
                 break
             result = self._run_claimed(trial)
@@ -111,6 +111,12 @@ class TuneJob:
                 outcome.exit_code = result.exit_code
                 break
         return outcome
+
+    def _use_sampler_for(self, number: int) -> None:
+        from mlci.tune.study import build_sampler
+
+        if self.tune.sampler.get("seed") is not None:
+            self.study.sampler = build_sampler(self.tune, number)
 
     def _stop_reason(self, done: list[TrialResult]) -> str:
         now = self.clock()

@@ -25,12 +25,21 @@ ATTR_DURATION = "mlci.duration_seconds"
 ATTR_PRUNED_STEP = "mlci.pruned_step"
 
 
-def build_sampler(settings: TuneSettings):
+def build_sampler(settings: TuneSettings, trial_number: int | None = None):
+    """The sampler; with a seed, one per trial (seed + trial number).
+
+    A seeded sampler restarts its random sequence in every process, so parallel jobs, and a
+    retried job, would draw the very values their peers already tried. Seeding by trial number
+    keeps a study reproducible and every trial's draw its own. QMC is the exception: its
+    sequence is indexed by trial number already and must be the same in every job.
+    """
     import optuna
 
     spec = settings.sampler
     name = spec.get("name", "tpe")
     seed = spec.get("seed")
+    if seed is not None and trial_number is not None and name != "qmc":
+        seed = int(seed) + trial_number
     startup = spec.get("n-startup-trials")
     extra = {"n_startup_trials": startup} if startup is not None else {}
     if name == "random":

@@ -50,6 +50,22 @@ def test_a_study_runs_exactly_its_budget_as_child_runs_and_exports_the_best_tria
     assert (tune_project.out / "tune-plots" / "optimization-history.png").stat().st_size > 1000
     assert "best: trial" in out
 
+    # The MR report shows the study: a Tuning section and Optuna's plots among the images it uploads,
+    # from the selection job's files or, without them, from the study's parent run in MLflow.
+    for source in ("job artifacts", "parent run"):
+        if source == "parent run":
+            import shutil
+
+            (tune_project.out / "tune.json").unlink()
+            shutil.rmtree(tune_project.out / "tune-plots")
+        code, _, err = run_cli("report", "--dry-run")
+        assert code == 0, err
+        report = (tune_project.out / "report.md").read_text()
+        assert "Tuning" in report and f"best loss = {best['value']:.4g}" in report, (source, report[-2000:])
+        assert (tune_project.out / "report-plots" / "tune-optimization-history.png").exists(), source
+        assert "report-plots/tune-optimization-history.png" in report, source
+        (tune_project.out / "report-plots" / "tune-optimization-history.png").unlink()
+
     # The study is finished: running the job again (a retry) trains nothing more.
     code, out, err = run_cli("tune")
     assert code == 0, err
