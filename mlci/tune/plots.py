@@ -15,7 +15,7 @@ PLOTS = (
 )
 
 
-def render(study, note: Callable[[str], None]) -> list[tuple[str, str, bytes]]:
+def render(study, note: Callable[[str], None], metric: str = "Objective Value") -> list[tuple[str, str, bytes]]:
     """[(file name, title, png)] for the plots the study has data for; a plot that cannot be drawn is noted."""
     import matplotlib
 
@@ -38,7 +38,8 @@ def render(study, note: Callable[[str], None]) -> list[tuple[str, str, bytes]]:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                axes = getattr(optuna_plots, function)(study)
+                named = {} if stem == "intermediate-values" else {"target_name": metric}
+                axes = getattr(optuna_plots, function)(study, **named)
             figure = axes.flat[0].figure if hasattr(axes, "flat") else axes.figure
             figure.set_size_inches(8, 4.5)
             buffer = io.BytesIO()

@@ -67,7 +67,7 @@ def write(ctx, study, tune: TuneSettings, *, tracking, target, train_settings, j
     if finishing:
         from mlci.tune.plots import render
 
-        for name, title, png in render(study, ctx.warn):
+        for name, title, png in render(study, ctx.warn, tune.metric):
             atomic_write(ctx.out_path(f"{PLOTS_DIR}/{name}"), png)
             plots.append((name, title))
         doc = summary(study, tune, job_trials=job_trials, plots=plots)

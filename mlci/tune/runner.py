@@ -159,6 +159,13 @@ class TuneJob:
         from mlci.adapters import optuna_storage as storage
 
         with storage.storage_errors(self.tune.storage, f"record trial {result.number}"):
+            current = self.study._storage.get_trial(storage.trial_id(self.study, result.number))
+            if current.state.is_finished():
+                # Its heartbeats did not reach the database for the grace period, so another job declared it
+                # lost and queued it again; the study keeps that verdict.
+                self.ctx.warn(f"trial {result.number} was declared lost while it ran (no heartbeat reached the "
+                              "storage) and queued again; this job's result stays on its run only")
+                return
             for key, value in ((ATTR_RUN_ID, result.run_id or None), (ATTR_CACHE_HIT, result.cache_hit),
                                (ATTR_DURATION, round(result.duration, 3)), (ATTR_REASON, result.reason or None),
                                (ATTR_PRUNED_STEP, result.pruned_step)):

@@ -84,11 +84,11 @@ def test_a_killed_job_retried_resumes_the_study_with_no_trial_lost_or_duplicated
 
     first = start_mlci("tune", cwd=project.root, env=mlci_process_env({**job, "CI_JOB_ID": "501", "OBJ_HANG": "1"}))
     first_out = Output(first.stdout)
-    first_out.wait_for("hanging", timeout=240)
+    first_out.wait_for("hanging", timeout=600)
     kill_tree(first.pid)
 
     retry = start_mlci("tune", cwd=project.root, env=mlci_process_env({**job, "CI_JOB_ID": "502"}))
-    out, err = retry.communicate(timeout=300)
+    out, err = retry.communicate(timeout=900)
     assert retry.returncode == 0, err[-3000:]
     assert "waiting up to" in out and "queued again" in err
 
