@@ -10,7 +10,7 @@ import subprocess
 import pytest
 import yaml
 
-from tests.e2e.harness import REPO_ROOT, Workspace, ensure_tools
+from tests.e2e.harness import PROJECT_PATH, REPO_ROOT, Workspace, ensure_tools
 from tests.servers.postgres import PASSWORD
 from tests.tune.conftest import SCRIPTS
 
@@ -75,7 +75,7 @@ def test_three_tuning_jobs_share_one_study_and_the_trial_count_adds_up(tmp_path,
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=ws.tracking_uri)
-    experiment = client.get_experiment_by_name("tune-demo")
+    experiment = client.get_experiment_by_name(PROJECT_PATH)  # mlflow.experiment defaults to CI_PROJECT_PATH
     runs = client.search_runs([experiment.experiment_id])
     parents = [r for r in runs if r.data.tags.get("mlci.tune.role") == "parent"]
     children = [r for r in runs if r.data.tags.get("mlci.tune.role") == "trial"]
