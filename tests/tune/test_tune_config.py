@@ -114,3 +114,16 @@ def test_parallel_jobs_without_a_shared_storage_are_refused(in_project, run_cli,
     code, _, err = run_cli("tune")
     assert code == 2
     assert "one of 3 parallel tuning jobs" in err and "MLCI_TUNE_STORAGE" in err
+
+
+def test_a_job_scoped_database_refuses_parallel_jobs_and_points_selection_at_mlflow(in_project, run_cli,
+                                                                                    monkeypatch):
+    in_project(tune_config(storage="postgresql://mlci@mlci-tune-db:5432/optuna"))
+    monkeypatch.setenv("MLCI_TUNE_STORAGE_SCOPE", "job")  # what the template's services: variant sets
+    monkeypatch.setenv("CI_NODE_TOTAL", "2")
+    code, _, err = run_cli("tune")
+    assert code == 2
+    assert "each job would run a study of its own" in err and "tune-jobs: 1" in err
+    code, _, err = run_cli("tune", "best")
+    assert code == 2
+    assert "mlci train-select" in err
