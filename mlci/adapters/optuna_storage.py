@@ -126,6 +126,11 @@ def load_existing(backend, storage: Storage, name: str, sampler=None, pruner=Non
             return None
 
 
+def trial_id_of(trial) -> int:
+    """The storage id of a live trial object (Optuna keeps it on the object; no round trip)."""
+    return trial._trial_id
+
+
 def trial_id(study, number: int) -> int:
     return study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
 

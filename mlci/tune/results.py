@@ -13,7 +13,7 @@ from typing import Any
 
 from mlci.errors import MlciError
 from mlci.tune.settings import TuneSettings
-from mlci.tune.study import ATTR_CACHE_HIT, ATTR_PARENT_RUN, ATTR_RUN_ID, counts, trial_json
+from mlci.tune.study import ATTR_PARENT_RUN, counts, result_of, trial_json
 
 PLOTS_DIR = "tune-plots"
 
@@ -73,9 +73,9 @@ def write(ctx, study, tune: TuneSettings, *, tracking, target, train_settings, j
         doc = summary(study, tune, job_trials=job_trials, plots=plots)
     path = write_json(ctx.out_path("tune.json"), doc) or ctx.out_path("tune.json")
     best = best_trial(study)
-    if best is not None and best.user_attrs.get(ATTR_RUN_ID):
-        run = tracking.get_run(best.user_attrs[ATTR_RUN_ID])
-        cache_hit = bool(best.user_attrs.get(ATTR_CACHE_HIT))
+    if best is not None and result_of(best).get("run_id"):
+        run = tracking.get_run(result_of(best)["run_id"])
+        cache_hit = bool(result_of(best).get("cache_hit"))
         write_json(ctx.out_path("train.json"), train_results.run_train_summary(
             run_id=run.run_id, experiment_id=run.experiment_id, experiment=train_settings.experiment,
             tracking_uri=target.display, status=run.status, start_time_ms=run.start_time_ms,

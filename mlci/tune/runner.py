@@ -25,22 +25,16 @@ from mlci.errors import MlciError, UsageError
 from mlci.tune import REPORT_FILE_ENV, STUDY_ENV, TRIAL_ENV
 from mlci.tune.settings import TuneSettings, env_value
 from mlci.tune.study import (
-    ATTR_CACHE_HIT,
-    ATTR_DURATION,
     ATTR_EXPERIMENT,
-    ATTR_HOST,
-    ATTR_JOB,
-    ATTR_JOB_ID,
     ATTR_METRIC,
     ATTR_N_TRIALS,
     ATTR_PARENT_RUN,
-    ATTR_PID,
-    ATTR_PRUNED_STEP,
     ATTR_READY,
-    ATTR_REASON,
-    ATTR_RUN_ID,
+    ATTR_RESULT,
+    ATTR_WORKER,
     pruner_name,
     suggest,
+    worker_of,
 )
 
 SETUP_WAIT_SECONDS = 60.0
@@ -137,11 +131,10 @@ class TuneJob:
 
         number = trial.number
         with storage.storage_errors(self.tune.storage, f"start trial {number}"):
-            for key, value in ((ATTR_JOB, self.job_key), (ATTR_JOB_ID, self.ci.job_id),
-                               (ATTR_HOST, socket.gethostname()), (ATTR_PID, os.getpid())):
-                trial.set_user_attr(key, value)
+            trial.set_user_attr(ATTR_WORKER, {"job": self.job_key, "job_id": self.ci.job_id,
+                                              "host": socket.gethostname(), "pid": os.getpid()})
         try:
-            with storage.Heartbeat(self.backend, storage.trial_id(self.study, number)):
+            with storage.Heartbeat(self.backend, storage.trial_id_of(trial)):
                 result = self._trial(trial)
         except BaseException as exc:
             # Not the trial's doing (storage, MLflow, a config error, Ctrl-C): close it and queue it again.
@@ -159,18 +152,18 @@ class TuneJob:
         from mlci.adapters import optuna_storage as storage
 
         with storage.storage_errors(self.tune.storage, f"record trial {result.number}"):
-            current = self.study._storage.get_trial(storage.trial_id(self.study, result.number))
+            current = self.study._storage.get_trial(storage.trial_id_of(trial))
             if current.state.is_finished():
                 # Its heartbeats did not reach the database for the grace period, so another job declared it
                 # lost and queued it again; the study keeps that verdict.
                 self.ctx.warn(f"trial {result.number} was declared lost while it ran (no heartbeat reached the "
                               "storage) and queued again; this job's result stays on its run only")
                 return
-            for key, value in ((ATTR_RUN_ID, result.run_id or None), (ATTR_CACHE_HIT, result.cache_hit),
-                               (ATTR_DURATION, round(result.duration, 3)), (ATTR_REASON, result.reason or None),
-                               (ATTR_PRUNED_STEP, result.pruned_step)):
-                if value is not None:
-                    trial.set_user_attr(key, value)
+            trial.set_user_attr(ATTR_RESULT, {
+                "run_id": result.run_id or None, "cache_hit": result.cache_hit,
+                "duration_seconds": round(result.duration, 3), "reason": result.reason or None,
+                "pruned_step": result.pruned_step,
+            })
             if result.state == "COMPLETE":
                 frozen = self.study.tell(trial, result.value)
             else:
@@ -414,12 +407,12 @@ def predecessor_trials(study, *, job_key: str, job_id: str) -> list:
 
     found = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        attrs = trial.user_attrs
-        if attrs.get(ATTR_JOB) != job_key:
+        worker = worker_of(trial)
+        if worker.get("job") != job_key:
             continue
-        earlier_ci_attempt = bool(job_id and attrs.get(ATTR_JOB_ID) and attrs.get(ATTR_JOB_ID) != job_id)
-        dead_local_run = (not job_id and attrs.get(ATTR_HOST) == socket.gethostname()
-                          and not _alive(attrs.get(ATTR_PID)))
+        earlier_ci_attempt = bool(job_id and worker.get("job_id") and worker.get("job_id") != job_id)
+        dead_local_run = (not job_id and worker.get("host") == socket.gethostname()
+                          and not _alive(worker.get("pid")))
         if earlier_ci_attempt or dead_local_run:
             found.append(trial)
     return found

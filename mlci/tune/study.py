@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from mlci.tune.settings import ParamSpec, TuneSettings
@@ -13,17 +13,21 @@ ATTR_READY = "mlci.ready"
 ATTR_N_TRIALS = "mlci.n_trials"
 ATTR_METRIC = "mlci.metric"
 ATTR_EXPERIMENT = "mlci.experiment"
-# Trial user attributes.
-ATTR_RUN_ID = "mlci.run_id"
-ATTR_CACHE_HIT = "mlci.cache_hit"
-ATTR_JOB = "mlci.job"  # CI_JOB_NAME: a retried job has the same one
-ATTR_JOB_ID = "mlci.job_id"
-ATTR_HOST = "mlci.host"
-ATTR_PID = "mlci.pid"
-ATTR_REASON = "mlci.reason"
-ATTR_DURATION = "mlci.duration_seconds"
-ATTR_PRUNED_STEP = "mlci.pruned_step"
+# Trial user attributes, one write each (a journal file takes a lock per write):
+# who runs it {job, job_id, host, pid}, set when claimed; and how it ended
+# {run_id, cache_hit, duration_seconds, reason, pruned_step}.
+ATTR_WORKER = "mlci.worker"
+ATTR_RESULT = "mlci.result"
 
+
+def worker_of(trial) -> dict[str, Any]:
+    value = trial.user_attrs.get(ATTR_WORKER)
+    return value if isinstance(value, dict) else {}
+
+
+def result_of(trial) -> dict[str, Any]:
+    value = trial.user_attrs.get(ATTR_RESULT)
+    return value if isinstance(value, dict) else {}
 
 def build_sampler(settings: TuneSettings, trial_number: int | None = None):
     """The sampler; with a seed, one per trial (seed + trial number).
@@ -116,18 +120,18 @@ def counts(trials: Iterable) -> dict[str, int]:
 
 
 def trial_json(trial) -> dict[str, Any]:
-    attrs: Mapping[str, Any] = trial.user_attrs
+    result = result_of(trial)
     retried_from = trial.system_attrs.get("failed_trial")
     return {
         "number": trial.number,
         "state": trial.state.name,
         "value": trial.value if trial.state.name == "COMPLETE" else None,
         "params": dict(trial.params),
-        "run_id": attrs.get(ATTR_RUN_ID),
-        "cache_hit": bool(attrs.get(ATTR_CACHE_HIT, False)),
-        "duration_seconds": attrs.get(ATTR_DURATION),
-        "pruned_at_step": attrs.get(ATTR_PRUNED_STEP),
-        "reason": attrs.get(ATTR_REASON),
+        "run_id": result.get("run_id"),
+        "cache_hit": bool(result.get("cache_hit", False)),
+        "duration_seconds": result.get("duration_seconds"),
+        "pruned_at_step": result.get("pruned_step"),
+        "reason": result.get("reason"),
         "retry_of": int(retried_from) if retried_from is not None else None,
-        "job": attrs.get(ATTR_JOB),
+        "job": worker_of(trial).get("job"),
     }
