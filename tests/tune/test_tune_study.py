@@ -90,7 +90,7 @@ def test_a_trial_with_the_fingerprint_of_an_earlier_run_is_not_trained_again(pro
 
 
 def test_pruning_stops_a_bad_trial_early_and_marks_it_pruned_not_failed(project, run_cli, monkeypatch):
-    project.config(tune_config(n_trials=2, pruner="median", sampler="{name: random, seed: 3}", space="""
+    project.config(tune_config(n_trials=2, pruner="median", sampler="{name: random, seed: 2}", space="""
     x: {type: categorical, choices: [2, -4]}""", extra="  start-from: {x: 2}\n"))
     monkeypatch.setenv("OBJ_STEPS", "6")
     monkeypatch.setenv("OBJ_STEP_SECONDS", "0.5")
