@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -21,20 +24,22 @@ def test_tuning_matches_or_beats_the_grid_with_the_same_budget(tmp_path, clean_e
     (root / ".mlci").mkdir()
     shutil.copyfile(migrated_store, root / ".mlci" / "mlflow.db")
     monkeypatch.chdir(root)
+    # train.command is `python train.py`: the python with mlflow and scikit-learn, as in a training image.
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=f"sqlite:///{root / '.mlci' / 'mlflow.db'}")
     grid: dict[str, float] = {}
     for c in GRID:
         monkeypatch.setenv("MLCI_PARAM_C", c)
-        code, _, err = run_cli("train")
-        assert code == 0, err
+        code, out, err = run_cli("train")
+        assert code == 0, out[-2000:] + err
         run_id = json.loads((root / "mlci-out" / "train.json").read_text())["run_id"]
         grid[c] = client.get_run(run_id).data.metrics["log_loss"]
     monkeypatch.delenv("MLCI_PARAM_C")
 
-    code, _, err = run_cli("tune")
-    assert code == 0, err
+    code, out, err = run_cli("tune")
+    assert code == 0, out[-2000:] + err
     doc = json.loads((root / "mlci-out" / "tune.json").read_text())
     assert doc["n_trials"] == len(GRID) and doc["counts"]["complete"] == len(GRID), "the same budget"
     best_grid = min(grid.values())
