@@ -105,7 +105,8 @@ def test_a_killed_job_retried_resumes_the_study_with_no_trial_lost_or_duplicated
 
     doc = json.loads((project.out / "tune.json").read_text())
     assert doc["counts"]["complete"] == 3 and doc["counts"]["retried"] == 1 and doc["counts"]["evaluations"] == 3
-    runs = {r.info.run_id: r for r in project.runs("tune-demo")}
+    runs = {r.info.run_id: r for r in project.runs("demo/tune")}  # mlflow.experiment defaults to CI_PROJECT_PATH
+    assert len(runs) == 1 + 4, "the parent, the lost trial's run and three finished trials"
     killed = [r for r in runs.values() if r.data.tags.get("mlci.tune.trial") == "0" and r.info.status == "KILLED"]
     assert killed and "lost with its job" in killed[0].data.tags["mlci.killed_reason"], err[-3000:]
     assert not [r for r in runs.values() if r.info.status == "RUNNING"], "no run is left RUNNING"
