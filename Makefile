@@ -26,12 +26,17 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# gitlab-ci-local shells out to rsync to copy the work tree.
+# gitlab-ci-local shells out to rsync to copy the work tree; the tuning tests
+# start a real PostgreSQL from Debian's server binaries.
 tools: $(NODE_STAMP)
 	@command -v rsync >/dev/null 2>&1 || { \
 	  echo "installing rsync (needed by gitlab-ci-local)"; \
 	  (apt-get install -y -qq rsync >/dev/null 2>&1 || \
 	   (apt-get update -qq && apt-get install -y -qq rsync >/dev/null)); }
+	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { \
+	  echo "installing postgresql (a real database for the tuning tests)"; \
+	  (apt-get install -y -qq postgresql >/dev/null 2>&1 || \
+	   (apt-get update -qq && apt-get install -y -qq postgresql >/dev/null)); }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -20,6 +20,8 @@ class Context:
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     stdout: TextIO = field(default_factory=lambda: sys.stdout)
     stderr: TextIO = field(default_factory=lambda: sys.stderr)
+    # Values to mask in every printed line besides the known secret variables (e.g. a database URL from mlci.yml).
+    secrets: list[str] = field(default_factory=list)
     _config: Any = None
 
     @classmethod
@@ -61,10 +63,10 @@ class Context:
 
     def info(self, text: str) -> None:
         if not self.quiet:
-            print(redact(text, env=self.env), file=self.stdout, flush=True)
+            print(redact(text, extra=self.secrets, env=self.env), file=self.stdout, flush=True)
 
     def warn(self, text: str) -> None:
-        print(redact(f"mlci: warning: {text}", env=self.env), file=self.stderr, flush=True)
+        print(redact(f"mlci: warning: {text}", extra=self.secrets, env=self.env), file=self.stderr, flush=True)
 
     def error(self, text: str) -> None:
-        print(redact(f"mlci: error: {text}", env=self.env), file=self.stderr, flush=True)
+        print(redact(f"mlci: error: {text}", extra=self.secrets, env=self.env), file=self.stderr, flush=True)

@@ -19,6 +19,9 @@ MODULE_EXTRAS: dict[str, str] = {
     "psutil": "train",
     "pynvml": "gpu",
     "tomli_w": "runners",
+    "optuna": "tune",
+    "psycopg": "tune",
+    "cmaes": "tune",
 }
 
 

@@ -17,6 +17,7 @@ SECRET_ENV_VARS = (
     "MLFLOW_TRACKING_PASSWORD",
     "CI_REGISTRY_PASSWORD",
     "CI_DEPLOY_PASSWORD",
+    "MLCI_TUNE_STORAGE",  # a database URL with its password (mlci tune)
 )
 
 _TOKEN_SHAPES = re.compile(r"\b(glpat|glptt|gldt|glrt|glcbt|glft|glimt|glagent|gloas)-[A-Za-z0-9_\-.]{8,}")

@@ -29,7 +29,7 @@ def test_help_imports_no_heavy_library():
     probe = (
         "import sys; from mlci.cli import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-        "heavy = [m for m in ('mlflow', 'polars', 'matplotlib', 'gitlab', 'sklearn', 'numpy', 'jsonschema')"
+        "heavy = [m for m in ('mlflow', 'polars', 'matplotlib', 'gitlab', 'sklearn', 'numpy', 'jsonschema', 'optuna')"
         " if m in sys.modules]\n"
         "print('HEAVY=' + ','.join(heavy))"
     )
@@ -42,7 +42,8 @@ def test_every_command_module_configures_without_heavy_imports():
         probe = (
             "import sys\nfrom mlci.cli import build_parser\n"
             f"build_parser([{name!r}])\n"
-            "print(','.join(m for m in ('mlflow', 'polars', 'matplotlib', 'gitlab', 'sklearn') if m in sys.modules))"
+            "print(','.join(m for m in ('mlflow', 'polars', 'matplotlib', 'gitlab', 'sklearn', 'optuna')"
+            " if m in sys.modules))"
         )
         out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
         assert out.returncode == 0, out.stderr

@@ -33,10 +33,14 @@ def run(args, ctx) -> int:
 
     config = ctx.config()
     settings = load_settings(config, ctx.env, experiment_flag=args.experiment)
-    metric = args.metric or settings.select_metric
+    # After `mlci tune`, its objective decides unless train.select says otherwise.
+    tune_metric = config.get("tune", "metric")
+    metric = args.metric or settings.select_metric or tune_metric
     if not metric:
         raise UsageError("which metric decides? pass --metric or set train.select.metric in mlci.yml")
-    goal = args.goal or settings.select_goal or goal_from_directions(metric, settings.metrics_direction) or "max"
+    tune_goal = {"maximize": "max", "minimize": "min"}.get(config.get("tune", "direction") or "")
+    goal = (args.goal or settings.select_goal or (tune_goal if metric == tune_metric else None)
+            or goal_from_directions(metric, settings.metrics_direction) or "max")
     pipeline_id = args.pipeline or ctx.env.get("CI_PIPELINE_ID", "")
     if not pipeline_id:
         raise UsageError("no pipeline to select from: CI_PIPELINE_ID is not set",
@@ -49,6 +53,8 @@ def run(args, ctx) -> int:
     store = tracking.MlflowTracking(target)
     experiment_id = store.experiment_id(settings.experiment, create=False)
     runs = store.pipeline_runs(experiment_id, pipeline_id) if experiment_id is not None else []
+    # A tuning study's parent run holds no model; its trials are the candidates.
+    runs = [r for r in runs if r.tags.get("mlci.tune.role") != "parent"]
     reused_key = tracking.REUSED_TAG_PREFIX + pipeline_id
     candidates = [
         Candidate(

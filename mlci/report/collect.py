@@ -27,8 +27,10 @@ UPSTREAM_ARTIFACTS = {
     "drift": "drift.json",
     "train": "train.json",
     "runners": "runners-plan.json",  # mlci runners render (mlci-runners-render)
+    "tune": "tune.json",
 }
 DRIFT_PLOTS_DIR = "drift-plots"
+TUNE_PLOTS_DIR = "tune-plots"
 MAX_PREDICTION_ROWS = 200_000
 
 
@@ -44,7 +46,9 @@ class Gathered:
     history: list[RunData] = field(default_factory=list)  # target-branch runs, oldest first
     predictions: tuple[list, list] | None = None
     drift_pngs: list[Path] = field(default_factory=list)
+    tune_pngs: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    scratch: Any = None  # a TemporaryDirectory holding files fetched from MLflow, removed with this object
 
 
 def read_artifacts(out_dir: Path) -> tuple[dict[str, dict], list[str]]:
@@ -253,7 +257,37 @@ def gather(
     if config.get("report", "plots", default=True):
         names = list(config.get("report", "predictions-artifacts", default=["predictions.parquet", "predictions.csv"]))
         gathered.predictions = candidate_predictions(reader, cand_id, names, gathered.warnings)
+    tune_dir = out_dir / TUNE_PLOTS_DIR
+    if tune_dir.is_dir():
+        gathered.tune_pngs = sorted(p for p in tune_dir.glob("*.png") if p.is_file())
+    if "tune" not in gathered.artifacts:
+        _study_from_parent_run(gathered, reader, plots=bool(config.get("report", "plots", default=True)))
     return gathered
+
+
+def _study_from_parent_run(gathered: Gathered, reader: TrackingReader, *, plots: bool) -> None:
+    """A tuning trial's study summary and plots, from its parent run, when no job handed them over."""
+    candidate = gathered.candidate
+    if candidate is None or candidate.tags.get("mlci.tune.role") != "trial":
+        return
+    parent = candidate.tags.get("mlflow.parentRunId")
+    if not parent:
+        return
+    present = reader.artifact_names(parent)
+    if "tune.json" not in present:
+        return  # the study's last job has not closed the parent run yet
+    gathered.scratch = tempfile.TemporaryDirectory(prefix="mlci-report-tune-")
+    scratch = Path(gathered.scratch.name)
+    try:
+        doc = json.loads(reader.download(parent, "tune.json", scratch).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        gathered.warnings.append(f"run {parent}: tune.json not readable ({exc}); no tuning section")
+        return
+    if isinstance(doc, dict):
+        gathered.artifacts["tune"] = doc
+    if plots and TUNE_PLOTS_DIR in present:
+        folder = reader.download(parent, TUNE_PLOTS_DIR, scratch)
+        gathered.tune_pngs = sorted(p for p in folder.glob("*.png") if p.is_file())
 
 
 def dataset_inputs(run) -> list[dict]:

@@ -67,6 +67,7 @@ def compose(gathered: Gathered, config, ci: CiEnv, env: dict[str, str]) -> Compo
         data_check=artifacts.get("data_check"),
         drift=artifacts.get("drift"),
         train=artifacts.get("train"),
+        tune=artifacts.get("tune"),
     )
     model = build_report(inputs, options)
     if artifacts.get("runners"):
@@ -95,6 +96,14 @@ def compose(gathered: Gathered, config, ci: CiEnv, env: dict[str, str]) -> Compo
         )
         if spec is not None:
             specs.append(spec)
+    if gathered.tune_pngs:
+        # `mlci tune` drew them with Optuna's own plotting; re-used as they are.
+        titles = {Path(str(p.get("file", ""))).name: str(p.get("title", ""))
+                  for p in (artifacts.get("tune") or {}).get("plots") or [] if isinstance(p, dict)}
+        for png in gathered.tune_pngs[:4]:
+            name = f"tune-{plots.safe_name(png.stem)}.png"
+            composed.copies[name] = png
+            model.images.append(Image(name, titles.get(png.name) or f"Tuning: {png.stem}", "tune"))
     if gathered.drift_pngs:
         # The drift job already drew them; re-use its PNGs rather than redrawing.
         for png in gathered.drift_pngs[:6]:

@@ -16,7 +16,8 @@ STATUS_ICON = {
 }
 VERDICT_ICON = {BETTER: "🟢", WORSE: "🔴", SAME: "⚪"}
 DIRECTION_ARROW = {"higher": "↑", "lower": "↓"}
-IMAGE_GROUPS = (("history", "Metric history"), ("predictions", "Predictions"), ("drift", "Drift histograms"))
+IMAGE_GROUPS = (("history", "Metric history"), ("predictions", "Predictions"), ("tune", "Tuning"),
+                ("drift", "Drift histograms"))
 
 
 def delta_cell(delta: Delta | None) -> str:

@@ -81,7 +81,7 @@ class Table:
 class Section:
     """A summary from an upstream job (gate, data check, drift, training telemetry)."""
 
-    key: str  # "gate" | "data-check" | "drift" | "telemetry"
+    key: str  # "gate" | "data-check" | "drift" | "telemetry" | "tune"
     title: str
     status: str  # "passed" | "failed" | "warning" | "info"
     headline: str
@@ -93,7 +93,7 @@ class Section:
 class Image:
     name: str  # file name under report-plots/
     title: str
-    kind: str  # "history" | "predictions" | "drift"
+    kind: str  # "history" | "predictions" | "tune" | "drift"
 
 
 @dataclass

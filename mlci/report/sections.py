@@ -319,3 +319,36 @@ def telemetry_section(doc: Mapping[str, Any] | None) -> Section | None:
     headline = ", ".join(headline_parts) or f"{len(rows)} values"
     notes = tuple(str(w) for w in doc.get("warnings") or [] if isinstance(w, str))[:5]
     return Section("telemetry", "Training", section_status, headline, Table(("Measure", "Value"), tuple(rows)), notes)
+
+
+MAX_TUNE_ROWS = 10
+
+
+def tune_section(doc: Mapping[str, Any] | None) -> Section | None:
+    """The tuning study from tune.json: outcome counts, the best trial, the best few trials."""
+    if not isinstance(doc, Mapping) or not isinstance(doc.get("counts"), Mapping):
+        return None
+    counts, metric = doc["counts"], str(doc.get("metric") or "objective")
+    trials = [t for t in doc.get("trials") or [] if isinstance(t, Mapping)]
+    best = doc.get("best") if isinstance(doc.get("best"), Mapping) else None
+    tally = ", ".join(f"{counts.get(k, 0)} {k}" for k in ("complete", "pruned", "failed") if counts.get(k))
+    if counts.get("retried"):
+        tally += f", {counts['retried']} lost with a job and retried"
+    headline = f"{counts.get('evaluations', len(trials))} of {doc.get('n_trials', '?')} trials ({tally or 'none run'})"
+    if best is not None:
+        headline = f"best {metric} = {fmt_value(best.get('value'))} (trial {best.get('number')}); " + headline
+    if not doc.get("final", True):
+        headline += "; the study had unfinished trials"
+    sign = 1 if doc.get("direction") == "minimize" else -1
+    complete = sorted((t for t in trials if t.get("state") == "COMPLETE" and isinstance(t.get("value"), (int, float))),
+                      key=lambda t: sign * t["value"])
+    rows = tuple(
+        (str(t.get("number")), "best" if best is not None and t.get("number") == best.get("number") else "complete",
+         fmt_value(t.get("value")), ", ".join(f"{k}={fmt_value(v)}" for k, v in (t.get("params") or {}).items()))
+        for t in complete[:MAX_TUNE_ROWS]
+    )
+    notes = (f"study {doc.get('study')}: {doc.get('sampler', 'tpe')} sampler, {doc.get('pruner', 'median')} pruner, "
+             f"{doc.get('direction', '')} {metric}",)
+    status = INFO if best is not None else FAILED
+    table = Table(("Trial", "Result", metric, "Params"), rows) if rows else None
+    return Section("tune", "Tuning", status, headline, table, notes)

@@ -114,6 +114,7 @@ class Supervisor:
         on_sample: Callable[[Sample], None] | None = None,
         on_notice: Callable[[str], None] | None = None,
         on_warning: Callable[[str], None] | None = None,
+        watch: Callable[[], str | None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.argv = shell_argv(command)
@@ -127,6 +128,9 @@ class Supervisor:
         self.on_sample = on_sample or (lambda sample: None)
         self.on_notice = on_notice or (lambda text: None)
         self.on_warning = on_warning or self.on_notice
+        # Called on every poll while the command runs; a returned reason stops it like the runaway guard
+        # (e.g. `mlci tune` pruning a trial).
+        self.watch = watch
         self.clock = clock
         self._proc: subprocess.Popen | None = None
         self._signal: int | None = None
@@ -217,6 +221,8 @@ class Supervisor:
                 self._take_sample(now, detector, idle_warnings)
             if deadline is not None and now >= deadline:
                 self._stop(f"max-runtime of {self.policy.max_runtime:g}s exceeded")
+            if self.watch is not None:
+                self._check_watch()
             if self._kill_at is not None and now >= self._kill_at and not self._killed_hard:
                 self.on_notice(f"the training command did not exit {self.policy.kill_grace:g}s after SIGTERM; "
                                "sending SIGKILL")
@@ -232,6 +238,16 @@ class Supervisor:
             returncode, guard_reason=self._guard_reason, forwarded_signal=self._signal,
         )
         return Outcome(returncode, exit_code, status, reason, duration, idle_warnings)
+
+    def _check_watch(self) -> None:
+        try:
+            reason = self.watch()
+        except Exception as exc:  # a broken watcher must not orphan the command: stop watching instead
+            self.on_warning(f"stopped watching the training command: {exc}")
+            self.watch = None
+            return
+        if reason:
+            self._stop(reason)
 
     def _write_log(self, chunk: bytes) -> None:
         self.log.write(chunk)

@@ -43,6 +43,8 @@ class TrainRequest:
     data_artifacts_max_bytes: int = 100 * 1024 * 1024
     registry_uri: str | None = None
     cwd: str | None = None
+    # Polled while the command runs; a returned reason stops it (see Supervisor.watch).
+    watch: Callable[[], str | None] | None = None
 
 
 @dataclass
@@ -142,7 +144,7 @@ def run_tracked(
     supervisor = Supervisor(
         request.command, cwd=request.cwd, policy=request.policy, output=output, sampler=sampler,
         sample_interval=request.telemetry_interval, on_sample=lambda sample: metrics.add(sample), on_notice=info,
-        on_warning=warn,
+        on_warning=warn, watch=request.watch,
     )
     # From the moment the run exists, a cancel (SIGTERM) must end in a KILLED run, not a RUNNING one.
     with supervisor.handling_signals():

@@ -62,7 +62,8 @@ def mlci_out_of(jobs: dict[str, dict]) -> dict[str, dict[str, set[str]]]:
     done: dict[str, dict[str, set[str]]] = {}
 
     def downloaded(need: str) -> dict[str, set[str]]:
-        copies = ("#1", "#2") if "parallel" in jobs[need] else ("",)
+        parallel = jobs[need].get("parallel")
+        copies = ("#1", "#2") if isinstance(parallel, dict) or (parallel or 1) > 1 else ("",)
         return {file: {f"{w} {c}".strip() if w == need else w for w in writers for c in copies}
                 for file, writers in visit(need).items()}
 
@@ -121,7 +122,13 @@ SWEEP = {**SINGLE_RUN, "train-sweep": True, "gate-train-job": "mlci-train-select
          "report-train-job": "mlci-train-select"}
 
 
-@pytest.mark.parametrize("inputs", [SINGLE_RUN, SWEEP], ids=["single-run", "sweep"])
+TUNE = {**SINGLE_RUN, "train-tune": True, "gate-train-job": "mlci-train-select",
+        "report-train-job": "mlci-train-select"}
+TUNE_SERVICE = {**TUNE, "train-tune-postgres-service": True, "train-tune-jobs": 1}
+
+
+@pytest.mark.parametrize("inputs", [SINGLE_RUN, SWEEP, TUNE, TUNE_SERVICE],
+                         ids=["single-run", "sweep", "tune", "tune-service"])
 def test_no_job_receives_one_file_name_from_two_jobs(tmp_path, rendered, inputs):
     assert clashes(mlci_out_of(all_in_one(tmp_path, rendered, inputs))) == {}
 
@@ -151,3 +158,9 @@ def test_a_sweep_with_the_report_left_on_the_matrix_jobs_would_clash(tmp_path, r
 def test_in_a_sweep_the_report_gets_train_json_from_train_select(tmp_path, rendered):
     out = mlci_out_of(all_in_one(tmp_path, rendered, SWEEP))["mlci-report"]
     assert out.get("train.json") == {"mlci-train-select"}
+
+
+def test_after_tuning_the_report_gets_the_study_and_its_best_trial_from_the_selection_job(tmp_path, rendered):
+    out = mlci_out_of(all_in_one(tmp_path, rendered, TUNE))["mlci-report"]
+    for name in ("train.json", "tune.json", "tune-plots/*.png"):
+        assert out.get(name) == {"mlci-train-select"}, name
