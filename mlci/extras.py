@@ -18,6 +18,9 @@ MODULE_EXTRAS: dict[str, str] = {
     "mlflow": "train",
     "psutil": "train",
     "pynvml": "gpu",
+    "onnx": "optimize",
+    "onnxruntime": "optimize",
+    "skl2onnx": "optimize",
 }
 
 
