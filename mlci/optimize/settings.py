@@ -59,6 +59,9 @@ def settings_from_config(config) -> OptimizeSettings:
     metric = parity.get("metric") or {}
     latency = section.get("latency") or {}
     label_column = section.get("label-column")
+    if metric and ("name" not in metric or "max-delta" not in metric):
+        raise config.error(("optimize", "parity", "metric"), "parity.metric needs both name and max-delta",
+                           hint="e.g. metric: {name: accuracy, max-delta: 0.01}")
     if metric and not label_column:
         raise config.error(("optimize", "parity", "metric"),
                            f"parity.metric {metric['name']!r} needs the true labels: set optimize.label-column "

@@ -72,6 +72,7 @@ class ReportInputs:
     data_check: Mapping[str, Any] | None = None
     drift: Mapping[str, Any] | None = None
     train: Mapping[str, Any] | None = None
+    optimize: Mapping[str, Any] | None = None
 
 
 def run_url(ui_base: str, run: RunData) -> str:
@@ -167,6 +168,7 @@ def build_report(inputs: ReportInputs, options: ReportOptions | None = None) -> 
         sections.data_check_section(inputs.data_check),
         sections.drift_section(inputs.drift),
         sections.telemetry_section(inputs.train),
+        sections.optimize_section(inputs.optimize),
     ):
         if section is not None:
             model.sections.append(section)

@@ -26,6 +26,7 @@ UPSTREAM_ARTIFACTS = {
     "data_check": "data-check.json",
     "drift": "drift.json",
     "train": "train.json",
+    "optimize": "optimize.json",
 }
 DRIFT_PLOTS_DIR = "drift-plots"
 MAX_PREDICTION_ROWS = 200_000

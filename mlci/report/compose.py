@@ -67,6 +67,7 @@ def compose(gathered: Gathered, config, ci: CiEnv, env: dict[str, str]) -> Compo
         data_check=artifacts.get("data_check"),
         drift=artifacts.get("drift"),
         train=artifacts.get("train"),
+        optimize=artifacts.get("optimize"),
     )
     model = build_report(inputs, options)
     composed = ComposedReport(model)

@@ -81,7 +81,7 @@ class Table:
 class Section:
     """A summary from an upstream job (gate, data check, drift, training telemetry)."""
 
-    key: str  # "gate" | "data-check" | "drift" | "telemetry"
+    key: str  # "gate" | "data-check" | "drift" | "telemetry" | "optimize"
     title: str
     status: str  # "passed" | "failed" | "warning" | "info"
     headline: str

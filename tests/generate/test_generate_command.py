@@ -37,9 +37,9 @@ def test_check_names_the_stale_file_with_a_diff_and_exits_1(run_cli, tmp_path, m
 def test_generate_writes_only_what_changed(run_cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, out, _ = run_cli("generate")
-    assert code == 0 and out.count("wrote ") == 7
+    assert code == 0 and out.count("wrote ") == 8
     code, out, _ = run_cli("generate")
-    assert code == 0 and "wrote" not in out and "0 of 7" in out
+    assert code == 0 and "wrote" not in out and "0 of 8" in out
 
 
 def test_catalog_layout_has_one_component_per_stage_and_a_readme(run_cli, tmp_path, monkeypatch):
@@ -49,7 +49,8 @@ def test_catalog_layout_has_one_component_per_stage_and_a_readme(run_cli, tmp_pa
     code, _, _ = run_cli("generate", "--catalog", "catalog", "--catalog-project", "ml/platform/mlci")
     assert code == 0
     names = sorted(p.name for p in (tmp_path / "catalog" / "templates").iterdir())
-    assert names == ["all.yml", "data.yml", "deploy.yml", "gate.yml", "report.yml", "retrain.yml", "train.yml"]
+    assert names == ["all.yml", "data.yml", "deploy.yml", "gate.yml", "optimize.yml", "report.yml", "retrain.yml",
+                     "train.yml"]
     header, body = yaml.safe_load_all((tmp_path / "catalog" / "templates" / "all.yml").read_text())
     assert header["spec"]["component"] == ["sha"]
     assert header["spec"]["inputs"]["mlci-project"]["default"] == "ml/platform/mlci"
