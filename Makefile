@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# PyTorch for the torch.onnx tests of mlci optimize: pip takes the CPU build of 2.13.0 that this
+	# kind of machine keeps on disk (uv would download a multi-GB CUDA build from the index instead).
+	$(BIN)/python -m pip install --quiet torch==2.13.0
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json
@@ -42,6 +45,7 @@ generate: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/cli_startup.py
+	$(BIN)/python benchmarks/optimize.py
 
 clean:
 	rm -rf $(VENV) node_modules .gitlab-ci-local .pytest_cache
