@@ -21,6 +21,7 @@ MODULE_EXTRAS: dict[str, str] = {
     "onnx": "optimize",
     "onnxruntime": "optimize",
     "skl2onnx": "optimize",
+    "onnxscript": "optimize",
 }
 
 

@@ -211,13 +211,23 @@ def export_sklearn(original: Original, frame, *, opset: int | None, quantize: bo
 
 # -- PyTorch -------------------------------------------------------------------
 
-def pytorch_original(model_dir: Path, task: str, sample) -> Original:
+def _pt2_path(model_dir: Path, conf: dict) -> Path | None:
+    """MLflow 3 saves PyTorch models with torch.export (model.pt2) unless told to pickle them."""
+    path = Path(model_dir) / conf.get("model_data", "data") / "model.pt2"
+    return path if path.is_file() else None
+
+
+def pytorch_original(model_dir: Path, conf: dict, task: str, sample) -> Original:
     import mlflow.pytorch
     import numpy as np
     import torch
 
-    native = mlflow.pytorch.load_model(str(model_dir), map_location="cpu")
-    native.eval()
+    pt2 = _pt2_path(model_dir, conf)
+    program = torch.export.load(str(pt2)) if pt2 else None
+    native = program.module() if program is not None else mlflow.pytorch.load_model(str(model_dir),
+                                                                                       map_location="cpu")
+    if program is None:
+        native.eval()
 
     def raw(matrix):
         with torch.no_grad():
@@ -229,7 +239,8 @@ def pytorch_original(model_dir: Path, task: str, sample) -> Original:
     if task == "auto":
         shape = raw(sample[:2]).shape
         task = "classification" if len(shape) == 2 and shape[1] > 1 else "regression"
-    return Original("pytorch", type(native).__name__, native, task,
+    name = "ExportedProgram (pt2)" if program is not None else type(native).__name__
+    return Original("pytorch", name, program if program is not None else native, task,
                     predict=(lambda m: raw(m).argmax(axis=1)) if task == "classification" else raw,
                     scores=raw)
 
@@ -242,8 +253,12 @@ def export_pytorch(original: Original, matrix, *, opset: int | None, exporter: s
     dummy = torch.from_numpy(np.ascontiguousarray(np.resize(matrix, (max(2, len(matrix)), *matrix.shape[1:])),
                                                   dtype=np.float32)[:2])
     path = Path(workdir) / "torch-export.onnx"
+    if isinstance(original.native, torch.export.ExportedProgram):
+        exporter = "dynamo"  # a torch.export program (MLflow's pt2 format) is exported as it is, no re-tracing
     try:
-        if exporter == "dynamo":
+        if isinstance(original.native, torch.export.ExportedProgram):
+            torch.onnx.export(original.native, dynamo=True, opset_version=opset or None).save(str(path))
+        elif exporter == "dynamo":
             program = torch.onnx.export(
                 original.native, (dummy,), dynamo=True, input_names=["input"],
                 dynamic_shapes=({0: torch.export.Dim("batch", min=1)},), opset_version=opset or None,

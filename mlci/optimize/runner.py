@@ -191,10 +191,23 @@ def measure(original_dir: Path, optimized_dir: Path, inputs: Inputs, settings: O
 # -- the stage -----------------------------------------------------------------------
 
 def _original_for(flavor: str, model_dir: Path, conf: dict, settings: OptimizeSettings, inputs: Inputs):
+    try:
+        return _load_original(flavor, model_dir, conf, settings, inputs)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] in ("torch", "sklearn"):
+            raise ConfigError(
+                f"loading the {flavor} model needs the Python package {exc.name.split('.')[0]!r}, which is "
+                "not installed here",
+                hint="run mlci-optimize in an image that has the model's own libraries (the template's image input)",
+            ) from exc
+        raise
+
+
+def _load_original(flavor: str, model_dir: Path, conf: dict, settings: OptimizeSettings, inputs: Inputs):
     if flavor == "sklearn":
         return export.sklearn_original(model_dir, settings.task)
     if flavor == "pytorch":
-        return export.pytorch_original(model_dir, settings.task, inputs.matrix)
+        return export.pytorch_original(model_dir, conf, settings.task, inputs.matrix)
     return export.onnx_original(model_dir, conf, settings.task)
 
 
