@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# PyTorch for the torch.onnx tests of mlci optimize: pip takes the CPU build of 2.13.0 that this
+	# kind of machine keeps on disk (uv would download a multi-GB CUDA build from the index instead).
+	$(BIN)/python -m pip install --quiet torch==2.13.0
 	touch $@
 
 # checkov, ansible-core and ansible-lint check the rendered runner IaC; their pins stay out of .venv.
@@ -53,6 +56,7 @@ generate: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/cli_startup.py
+	$(BIN)/python benchmarks/optimize.py
 
 clean:
 	rm -rf $(VENV) .venv-iac node_modules .gitlab-ci-local .pytest_cache

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("mlci.commands.train", "run a training command inside a tracked MLflow run"),
     "train-select": ("mlci.commands.train_select", "pick the best run of a parallel:matrix sweep"),
     "tune": ("mlci.commands.tune", "tune hyper-parameters: an Optuna study shared by parallel jobs, one run per trial"),
+    "optimize": ("mlci.commands.optimize", "export the candidate model to ONNX, quantize, prove parity, measure"),
     "gate": ("mlci.commands.gate", "gate a candidate model against thresholds and the champion"),
     "report": ("mlci.commands.report", "post the merge-request model report, or write a model card"),
     "deploy": ("mlci.commands.deploy", "promote a blessed model version to an environment"),

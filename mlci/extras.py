@@ -22,6 +22,10 @@ MODULE_EXTRAS: dict[str, str] = {
     "optuna": "tune",
     "psycopg": "tune",
     "cmaes": "tune",
+    "onnx": "optimize",
+    "onnxruntime": "optimize",
+    "skl2onnx": "optimize",
+    "onnxscript": "optimize",
 }
 
 

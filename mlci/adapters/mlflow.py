@@ -45,8 +45,8 @@ VALIDATED_TAG = "mlci.validated"
 SOURCE_RUN_TAG = "mlci.source_run"
 MODES = ("alias", "tag")
 
-# Run tags copied onto a registered version so it points back to its pipeline.
-_LINEAGE_PREFIXES = ("mlci.gitlab.", "mlci.fingerprint", "gitlab.")
+# Run tags copied onto a registered version so it points back to its pipeline (and to its optimized model).
+_LINEAGE_PREFIXES = ("mlci.gitlab.", "mlci.fingerprint", "gitlab.", "mlci.optimize.")
 _MARKER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 _RESERVED_MARKER = re.compile(r"^(latest|[vV]\d+)$")
 _AUDIT_KEY = re.compile(r"^mlci\.audit\.(\d+)$")

@@ -46,9 +46,12 @@ def run(args, ctx) -> int:
         "MLCI_DEPLOY_URL": outcome.url or "",
         "MLCI_MODEL_VERSION": outcome.to_version,
         "MLCI_ENVIRONMENT": outcome.environment,
+        "MLCI_MODEL_ARTIFACT": outcome.details.get("artifact", "original"),
+        "MLCI_SERVED_MODEL_URI": outcome.details.get("served-uri", ""),
     })
     moved = ", ".join(outcome.markers_moved) or "none (already held)"
     ctx.info(f"{outcome.details.get('target-summary', '')}")
+    ctx.info(f"serving the {outcome.details.get('artifact', 'original')} model: {outcome.details.get('served-uri')}")
     ctx.info(
         f"{outcome.status} {model} version {outcome.to_version} to '{outcome.environment}' "
         f"(previously {outcome.from_version or 'none'}); markers moved: {moved}"

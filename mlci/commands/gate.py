@@ -60,6 +60,9 @@ def run(args, ctx) -> int:
     else:
         ctx.info(f"{policy.champion_marker}: none - cold start, on-no-champion: {policy.on_no_champion}")
 
+    for whose, what in (evidence.budget_artifacts or {}).items():
+        if whose != "requested":
+            ctx.info(f"budgets of the {whose}: {what}")
     result = evaluate(policy, evidence.candidate, evidence.champion)
     for verdict in result.verdicts:
         symbol = "WARN" if verdict.status == "failed" and not verdict.blocking else _SYMBOL[verdict.status]
@@ -78,7 +81,7 @@ def run(args, ctx) -> int:
 
     report = GateReport(result=result, model=model, candidate=evidence.candidate, champion=evidence.champion,
                         registered_version=registered, registry_mode=registry.mode,
-                        champion_marker=policy.champion_marker)
+                        champion_marker=policy.champion_marker, budget_artifacts=evidence.budget_artifacts)
     _write_outputs(ctx, report)
 
     if result.passed:

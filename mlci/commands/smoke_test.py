@@ -58,6 +58,22 @@ def _resolve_url(args, ctx, settings) -> tuple[str, str]:
     raise UsageError("smoke-test needs --url URL or --env ENV (or MLCI_DEPLOY_URL from a deploy job's dotenv)")
 
 
+def _served(args, ctx, settings) -> dict | None:
+    """Which model the tested server runs (artifact and URI), as the deploy recorded it."""
+    from mlci.deploy.serve import read_state
+
+    if args.env:
+        environment = settings.get(args.env)
+        if environment.target == "mlflow-serve" and not environment.url:
+            state = read_state(settings.state_dir, args.env)
+            if state is not None:
+                return {"artifact": state.artifact, "model-uri": state.model_uri, "version": state.model_version}
+    if ctx.env.get("MLCI_MODEL_ARTIFACT") and ctx.env.get("MLCI_ENVIRONMENT", "") in ("", args.env or args.name or ""):
+        return {"artifact": ctx.env["MLCI_MODEL_ARTIFACT"], "model-uri": ctx.env.get("MLCI_SERVED_MODEL_URI", ""),
+                "version": ctx.env.get("MLCI_MODEL_VERSION", "")}
+    return None
+
+
 def _deployed_version(args, ctx, settings, registry, model) -> str | None:
     """Which version the environment runs: the started server, the deploy job's dotenv, else its marker."""
     from mlci.deploy.serve import read_state
@@ -149,6 +165,10 @@ def run(args, ctx) -> int:
         write_json(json_path, smoke.to_json(unreachable, payload_source=source))
         write_junit(junit_path, [smoke.to_junit(unreachable)])
         raise
+    served = _served(args, ctx, settings)
+    if served:
+        ctx.info(f"{env_name} serves the {served['artifact']} model of version {served['version']} "
+                 f"({served['model-uri']})")
     ctx.info(f"{url}/ping answered after {ready_after:.1f} s; sending {requests} requests from {source}")
     observations = probe.post_invocations(url, payload, count=requests, timeout=float(configured["request-timeout"]))
     result = smoke.evaluate(
@@ -162,7 +182,7 @@ def run(args, ctx) -> int:
         p50_budget_ms=pick(args.p50_budget_ms, "p50-budget-ms"),
     )
     result.checks.insert(0, smoke.SmokeCheck("ping", True, f"/ping answered 200 after {ready_after:.1f} s"))
-    write_json(json_path, smoke.to_json(result, payload_source=source))
+    write_json(json_path, {**smoke.to_json(result, payload_source=source), **({"served": served} if served else {})})
     write_junit(junit_path, [smoke.to_junit(result)])
     for check in result.checks:
         mark = {True: "PASS", False: "FAIL", None: "SKIP"}[check.passed]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlci.deploy import promotion
+from mlci.deploy.artifact import SERVED_TAG_PREFIX, Served, served_artifact
 from mlci.deploy.settings import DeploySettings, Environment
 from mlci.deploy.targets import DeployRequest, TargetFailed, TargetResult, run_target
 from mlci.errors import ExternalServiceError, UsageError
@@ -98,8 +99,11 @@ def _existing_version(registry, model: str, version: str):
         raise
 
 
-def _run(environment: Environment, model: str, version: str, runtime: TargetRuntime, settings) -> TargetResult:
+def _run(environment: Environment, model: str, version: str, runtime: TargetRuntime, settings,
+         served: Served | None = None) -> TargetResult:
     request = DeployRequest(
+        artifact=served.artifact if served else "original",
+        served_uri=served.model_uri if served and served.artifact == "optimized" else None,
         model_name=model,
         version=version,
         environment=environment,
@@ -174,6 +178,7 @@ def deploy(
         version=version,
         markers=plan.markers,
         aliases=info.aliases,
+        version_tags=info.tags,
         action=promotion.DEPLOY,
         failed_action="deploy-failed",
         status="redeployed" if plan.redeploy else "deployed",
@@ -216,6 +221,7 @@ def rollback(
         version=plan.to_version,
         markers=plan.markers,
         aliases=info.aliases,
+        version_tags=info.tags,
         action=promotion.ROLLBACK,
         failed_action="rollback-failed",
         status="rolled-back",
@@ -235,6 +241,7 @@ def _run_then_move_markers(
     version: str,
     markers,
     aliases,
+    version_tags,
     action: str,
     failed_action: str,
     status: str,
@@ -246,14 +253,21 @@ def _run_then_move_markers(
 
     Either way an audit record lands on the version, so a failed attempt is on record too.
     """
+    served = served_artifact(environment.artifact, outcome.model, version, version_tags or {})
+    if served.note:
+        runtime.warn(f"'{outcome.environment}' asks for artifact: optimized, but {served.note}")
     common = {
         "environment": outcome.environment,
         "from-version": outcome.from_version,
         "to-version": version,
         "target": environment.target,
+        "artifact": served.artifact,
+        "served-uri": served.model_uri,
     }
+    outcome.details.update({"artifact": served.artifact, "served-uri": served.model_uri,
+                            **({"artifact-note": served.note} if served.note else {})})
     try:
-        result = _run(environment, outcome.model, version, runtime, settings)
+        result = _run(environment, outcome.model, version, runtime, settings, served)
     except TargetFailed as exc:
         outcome.error = exc.message
         outcome.audit = _audit(registry, outcome.model, version, {
@@ -262,6 +276,8 @@ def _run_then_move_markers(
         raise DeployFailed(outcome, exc) from exc
     outcome.url = result.url
     outcome.details.update({"target-summary": result.summary, "target-result": result.details})
+    # The version records what it is served as here; the marker says whether it still is.
+    registry.set_version_tag(outcome.model, version, SERVED_TAG_PREFIX + outcome.environment, served.artifact)
     outcome.markers_moved = _move_markers(registry, outcome.model, version, markers, aliases, reason=marker_reason)
     outcome.status = status
     outcome.audit = _audit(registry, outcome.model, version, {

@@ -47,6 +47,7 @@ class ServerState:
     model_version: str
     started_at: str
     log: str
+    artifact: str = "original"  # original | optimized: which of the version's models runs
 
     def to_json(self) -> dict:
         return {key.replace("_", "-"): value for key, value in asdict(self).items()}
@@ -181,6 +182,7 @@ def start_server(
     model_uri: str,
     model_version: str,
     state_dir: Path,
+    artifact: str = "original",
     host: str = "127.0.0.1",
     port: int = 0,
     start_timeout: float = 120.0,
@@ -228,6 +230,7 @@ def start_server(
         model_version=str(model_version),
         started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         log=str(log_path),
+        artifact=artifact,
     )
     # Record before waiting, so a server that hangs can still be found and stopped.
     write_json(state_path(state_dir, environment), {**state.to_json(), "status": "starting"})

@@ -31,6 +31,7 @@ class Environment:
     kubernetes: dict[str, Any]
     smoke: dict[str, Any]
     raw: dict[str, Any]  # as written in mlci.yml, for config.error paths
+    artifact: str = "original"  # original | optimized (the ONNX model mlci optimize logged)
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ def load_settings(config) -> DeploySettings:
                 kubernetes=entry["kubernetes"],
                 smoke=entry["smoke"],
                 raw=raw,
+                artifact=entry.get("artifact", "original"),
             )
         )
     base_dir = config.path.parent if getattr(config, "path", None) else Path.cwd()

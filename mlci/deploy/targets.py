@@ -39,11 +39,13 @@ class DeployRequest:
     out_dir: Path = Path("mlci-out")
     state_dir: Path = Path(".mlci/serve")
     annotations: Mapping[str, str] = field(default_factory=dict)  # CI links for Kubernetes objects
+    artifact: str = "original"  # original | optimized
+    served_uri: str | None = None  # the optimized model's own pinned URI, when that is served
 
     @property
     def model_uri(self) -> str:
         # Pinned to the version: an alias would silently change under a running deployment.
-        return f"models:/{self.model_name}/{self.version}"
+        return self.served_uri or f"models:/{self.model_name}/{self.version}"
 
     def variables(self) -> dict[str, str]:
         values = {
@@ -51,6 +53,7 @@ class DeployRequest:
             "MLCI_MODEL_NAME": self.model_name,
             "MLCI_MODEL_VERSION": self.version,
             "MLCI_ENVIRONMENT": self.environment.name,
+            "MLCI_MODEL_ARTIFACT": self.artifact,
         }
         if self.tracking_uri:
             values["MLFLOW_TRACKING_URI"] = self.tracking_uri
@@ -170,6 +173,7 @@ def _run_mlflow_serve(request: DeployRequest, *, base_env: Mapping[str, str]) ->
             environment=environment.name,
             model_uri=request.model_uri,
             model_version=request.version,
+            artifact=request.artifact,
             state_dir=request.state_dir,
             host=serve["host"],
             port=int(serve["port"]),

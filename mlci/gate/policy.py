@@ -61,6 +61,7 @@ class Policy:
     warn_only: bool = False
     champion_marker: str = "champion"
     latency: LatencySettings = field(default_factory=LatencySettings)
+    budget_artifact: str = "original"  # original | optimized (the ONNX model mlci optimize logged)
 
     @property
     def budgets_needed(self) -> set[str]:
@@ -179,6 +180,7 @@ def policy_from_config(config, *, warn_only: bool | None = None) -> Policy:
         on_no_champion=gate.get("on-no-champion", "absolute-only"),
         warn_only=bool(gate.get("warn-only", False)) if warn_only is None else warn_only,
         champion_marker=gate.get("champion-marker", "champion"),
+        budget_artifact=gate.get("budget-artifact", "original"),
         latency=LatencySettings(
             sample=latency.get("sample"),
             drop_columns=tuple(latency.get("drop-columns") or ()),

@@ -25,6 +25,7 @@ class GateReport:
     registered_version: str | None = None
     registry_mode: str = ""
     champion_marker: str = "champion"
+    budget_artifacts: dict | None = None  # which model the budgets measured, when the optimized one was asked for
 
     @property
     def outcome(self) -> str:
@@ -151,6 +152,7 @@ def json_payload(report: GateReport) -> dict:
         "candidate": _evidence(report.candidate),
         "champion": _evidence(report.champion),
         "verdicts": [v.as_dict() for v in result.verdicts],
+        **({"budget-artifacts": report.budget_artifacts} if report.budget_artifacts else {}),
     }
 
 

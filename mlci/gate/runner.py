@@ -25,6 +25,21 @@ class Evidence:
     candidate: ModelEvidence
     champion: ModelEvidence | None
     champion_version: VersionInfo | None
+    budget_artifacts: dict | None = None  # gate.budget-artifact optimized: what was measured, and why
+
+
+def optimized_artifact(run_tags: dict[str, str]) -> tuple[str | None, str]:
+    """(artifact path of the run's ONNX model or None, what the gate measures instead and why)."""
+    from mlci.optimize.runner import PASSED, UNSUPPORTED, read_run_record
+
+    found = read_run_record(run_tags)
+    if found["status"] == PASSED and found["artifact-path"]:
+        return found["artifact-path"], f"optimized model {found['artifact-path']!r} ({found['model-uri']})"
+    if found["status"] == UNSUPPORTED:
+        return None, f"original model: mlci optimize could not export it ({found['reason'] or 'unsupported'})"
+    if found["status"]:
+        return None, f"no optimized model: mlci optimize ended {found['status']}"
+    return None, "no optimized model: mlci optimize did not run for this run"
 
 
 def gather_evidence(registry, policy: Policy, *, model: str, run_id: str, artifact_path: str,
@@ -45,16 +60,37 @@ def gather_evidence(registry, policy: Policy, *, model: str, run_id: str, artifa
         return Evidence(candidate, champion, champion_version)
 
     sample = load_sample(policy.latency, where=where)  # config problems surface before any download
+    artifacts = None
+    candidate_path = artifact_path
+    if policy.budget_artifact == "optimized":
+        optimized, what = optimized_artifact(registry.run_tags(run_id))
+        artifacts = {"requested": "optimized", "candidate": what}
+        if optimized:
+            candidate_path = optimized
+        elif not what.startswith("original"):
+            # Asked for the optimized model and there is none: the budgets are not measured, so they fail.
+            errors = {budget: f"{what} (gate.budget-artifact: optimized)" for budget in policy.budgets_needed}
+            candidate = ModelEvidence(metrics=candidate_metrics, budget_errors=errors, run_id=run_id)
+            return Evidence(candidate, champion, champion_version, artifacts)
     with tempfile.TemporaryDirectory(prefix="mlci-gate-") as tmp:
-        candidate_dir = registry.download_run_artifacts(run_id, artifact_path, Path(tmp) / "candidate")
+        candidate_dir = registry.download_run_artifacts(run_id, candidate_path, Path(tmp) / "candidate")
         measured, sample = measure_model(candidate_dir, policy.budgets_needed, policy.latency, sample)
         candidate = ModelEvidence(metrics=candidate_metrics, budgets=measured.budgets,
                                   budget_errors=measured.errors, run_id=run_id)
         wanted = policy.champion_budgets_needed
         if champion_version is not None and wanted:
             try:
-                champion_dir = registry.download_version_artifacts(model, champion_version.version,
+                champion_optimized = None
+                if artifacts is not None and champion_version.run_id:
+                    champion_optimized, champion_what = optimized_artifact(champion_version.tags)
+                    artifacts["champion"] = champion_what if champion_optimized else (
+                        f"original model (version {champion_version.version} has no optimized model)")
+                if champion_optimized:
+                    champion_dir = registry.download_run_artifacts(champion_version.run_id, champion_optimized,
                                                                    Path(tmp) / "champion")
+                else:
+                    champion_dir = registry.download_version_artifacts(model, champion_version.version,
+                                                                       Path(tmp) / "champion")
                 champion_measured, _ = measure_model(champion_dir, wanted, policy.latency, sample)
             except ExternalServiceError as exc:
                 champion_measured = None
@@ -66,7 +102,7 @@ def gather_evidence(registry, policy: Policy, *, model: str, run_id: str, artifa
                 run_id=champion_version.run_id,
                 version=champion_version.version,
             )
-    return Evidence(candidate, champion, champion_version)
+    return Evidence(candidate, champion, champion_version, artifacts)
 
 
 def gate_tags(result: GateResult, champion: VersionInfo | None) -> dict[str, str]:

@@ -73,6 +73,7 @@ class ReportInputs:
     drift: Mapping[str, Any] | None = None
     train: Mapping[str, Any] | None = None
     tune: Mapping[str, Any] | None = None
+    optimize: Mapping[str, Any] | None = None
 
 
 def run_url(ui_base: str, run: RunData) -> str:
@@ -169,6 +170,7 @@ def build_report(inputs: ReportInputs, options: ReportOptions | None = None) -> 
         sections.drift_section(inputs.drift),
         sections.telemetry_section(inputs.train),
         sections.tune_section(inputs.tune),
+        sections.optimize_section(inputs.optimize),
     ):
         if section is not None:
             model.sections.append(section)

@@ -28,6 +28,7 @@ UPSTREAM_ARTIFACTS = {
     "train": "train.json",
     "runners": "runners-plan.json",  # mlci runners render (mlci-runners-render)
     "tune": "tune.json",
+    "optimize": "optimize.json",
 }
 DRIFT_PLOTS_DIR = "drift-plots"
 TUNE_PLOTS_DIR = "tune-plots"

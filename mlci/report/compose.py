@@ -68,6 +68,7 @@ def compose(gathered: Gathered, config, ci: CiEnv, env: dict[str, str]) -> Compo
         drift=artifacts.get("drift"),
         train=artifacts.get("train"),
         tune=artifacts.get("tune"),
+        optimize=artifacts.get("optimize"),
     )
     model = build_report(inputs, options)
     if artifacts.get("runners"):

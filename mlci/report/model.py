@@ -81,7 +81,7 @@ class Table:
 class Section:
     """A summary from an upstream job (gate, data check, drift, training telemetry)."""
 
-    key: str  # "gate" | "data-check" | "drift" | "telemetry" | "tune"
+    key: str  # "gate" | "data-check" | "drift" | "telemetry" | "tune" | "optimize"
     title: str
     status: str  # "passed" | "failed" | "warning" | "info"
     headline: str

@@ -352,3 +352,47 @@ def tune_section(doc: Mapping[str, Any] | None) -> Section | None:
     status = INFO if best is not None else FAILED
     table = Table(("Trial", "Result", metric, "Params"), rows) if rows else None
     return Section("tune", "Tuning", status, headline, table, notes)
+def _ratio(value: Any) -> str:
+    return f"{value:.2f}x" if isinstance(value, (int, float)) and not isinstance(value, bool) else "—"
+
+
+def _ms(value: Any) -> str:
+    return f"{value:.3g} ms" if isinstance(value, (int, float)) and not isinstance(value, bool) else "—"
+
+
+def optimize_section(doc: Mapping[str, Any] | None) -> Section | None:
+    """optimize.json: size and latency before and after, and the parity figures."""
+    if not isinstance(doc, Mapping):
+        return None
+    status = normalize_status(doc.get("status"))
+    if doc.get("status") == "unsupported":
+        return Section("optimize", "Optimization", WARNING,
+                       f"not optimized, the original model is used: {doc.get('reason') or 'unsupported model'}")
+    rows = []
+    size = doc.get("size") if isinstance(doc.get("size"), Mapping) else {}
+    if size:
+        rows.append(("size on disk", f"{fmt_value(size.get('original-mb'))} MB",
+                     f"{fmt_value(size.get('optimized-mb'))} MB", _ratio(size.get("ratio"))))
+    latency = doc.get("latency") if isinstance(doc.get("latency"), Mapping) else {}
+    for batch, figures in latency.items():
+        if not isinstance(figures, Mapping):
+            continue
+        before, after = figures.get("original") or {}, figures.get("optimized") or {}
+        for key in ("p50", "p95"):
+            rows.append((f"latency {key}, batch {batch}", _ms(before.get(f"{key}-ms")), _ms(after.get(f"{key}-ms")),
+                         _ratio(figures.get(f"{key}-ratio"))))
+    parity = doc.get("parity") if isinstance(doc.get("parity"), Mapping) else {}
+    notes = []
+    for check in parity.get("checks") or []:
+        if isinstance(check, Mapping):
+            mark = "passed" if check.get("status") == "passed" else "FAILED"
+            notes.append(f"Parity {check.get('name')} {mark}: {check.get('message', '')}")
+    parts = [f"{doc.get('flavor', 'model')} exported with {doc.get('exporter', 'an exporter')}"]
+    if doc.get("quantize") and doc.get("quantize") != "none":
+        parts.append(f"quantized ({doc['quantize']})")
+    parts.append("parity passed" if parity.get("status") == "passed" else "parity FAILED")
+    if size.get("ratio") is not None:
+        parts.append(f"size {_ratio(size.get('ratio'))}")
+    table = Table(("Measure", "Original", "Optimized", "Ratio"), tuple(rows)) if rows else None
+    return Section("optimize", "Optimization", FAILED if status == FAILED else PASSED, ", ".join(parts), table,
+                   tuple(notes))

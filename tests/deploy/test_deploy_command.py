@@ -33,6 +33,7 @@ def test_promote_through_staging_to_production_with_pinned_uris_and_markers(run_
     assert project.marker("champion") is None  # champion rides with production only
     assert read_dotenv(project.out / "deploy-staging.env") == {
         "MLCI_DEPLOY_URL": "http://staging.invalid", "MLCI_MODEL_VERSION": "1", "MLCI_ENVIRONMENT": "staging",
+        "MLCI_MODEL_ARTIFACT": "original", "MLCI_SERVED_MODEL_URI": "models:/demo/1",
     }
     assert "deployed demo version 1 to 'staging'" in out
 

@@ -119,7 +119,7 @@ def test_the_command_table_is_parsed():
 
 SINGLE_RUN = {"data-drift-reference": "champion"}
 SWEEP = {**SINGLE_RUN, "train-sweep": True, "gate-train-job": "mlci-train-select",
-         "report-train-job": "mlci-train-select"}
+         "report-train-job": "mlci-train-select", "optimize-train-job": "mlci-train-select"}
 
 
 TUNE = {**SINGLE_RUN, "train-tune": True, "gate-train-job": "mlci-train-select",
@@ -137,7 +137,7 @@ def test_the_report_gets_gate_data_drift_and_training_files(tmp_path, rendered):
     out = mlci_out_of(all_in_one(tmp_path, rendered, SINGLE_RUN))["mlci-report"]
     for name, writer in [("gate.json", "mlci-gate"), ("data-check.json", "mlci-data-check"),
                          ("drift.json", "mlci-data-drift"), ("drift-plots/*.png", "mlci-data-drift"),
-                         ("train.json", "mlci-train")]:
+                         ("train.json", "mlci-train"), ("optimize.json", "mlci-optimize")]:
         assert out.get(name) == {writer}, name
 
 

@@ -141,7 +141,8 @@ def test_gate_reports_junit_metrics_dotenv_and_warn_only_never_blocks(rendered, 
     assert gate["artifacts"]["reports"] == {
         "junit": "mlci-out/gate.junit.xml", "metrics": "mlci-out/gate.metrics.txt", "dotenv": "mlci-out/gate.env",
     }
-    assert gate["needs"] == [{"job": "mlci-train", "artifacts": True, "optional": True}]
+    assert gate["needs"] == [{"job": "mlci-train", "artifacts": True, "optional": True},
+                             {"job": "mlci-optimize", "artifacts": False, "optional": True}]
     assert gate["allow_failure"] is False and "MLCI_GATE_WARN_ONLY" not in gate["variables"]
     warn = resolved(rendered["mlci-gate.yml"], tmp_path, {"warn-only": True, "train-job": "mlci-train-select"})
     assert warn["mlci-gate"]["allow_failure"] is True
@@ -156,7 +157,7 @@ def test_report_runs_on_merge_requests_only_and_a_gitlab_outage_does_not_block(r
     assert report["needs"][0] == {"job": "mlci-gate", "artifacts": True, "optional": True}
     # train.json (written by mlci train) is what the report's training telemetry section shows.
     assert {n["job"] for n in report["needs"][1:]} == {
-        "mlci-train", "mlci-data-check", "mlci-data-drift", "mlci-runners-render"}
+        "mlci-train", "mlci-data-check", "mlci-data-drift", "mlci-runners-render", "mlci-optimize"}
     assert all(n["optional"] and n["artifacts"] for n in report["needs"][1:])
     sweep = resolved(rendered["mlci-report.yml"], tmp_path, {"train-job": "mlci-train-select"})["mlci-report"]
     assert {"job": "mlci-train-select", "artifacts": True, "optional": True} in sweep["needs"]

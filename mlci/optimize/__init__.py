@@ -1,0 +1,1 @@
+"""Model optimization: ONNX export, quantization, parity and measurement (`mlci optimize`)."""
