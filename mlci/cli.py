@@ -35,6 +35,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "trigger": ("mlci.commands.trigger", "start a retraining pipeline through the GitLab API"),
     "retrain": ("mlci.commands.retrain", "decide whether to retrain, and conclude a retraining run"),
     "hook": ("mlci.commands.hook", "run a user hook command (e.g. fetch-data) with mlci's environment"),
+    "monitor": ("mlci.commands.monitor", "judge a deployment from Prometheus and its logged requests; roll back "
+                "or retrain"),
 }
 
 

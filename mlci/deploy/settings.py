@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ class Environment:
     kubernetes: dict[str, Any]
     smoke: dict[str, Any]
     raw: dict[str, Any]  # as written in mlci.yml, for config.error paths
+    mlserver: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ def load_settings(config) -> DeploySettings:
                 kubernetes=entry["kubernetes"],
                 smoke=entry["smoke"],
                 raw=raw,
+                mlserver=entry["mlserver"],
             )
         )
     base_dir = config.path.parent if getattr(config, "path", None) else Path.cwd()
