@@ -36,8 +36,8 @@ def evaluate_rule(client, settings: MonitorSettings, rule: Rule, labels: Labels,
     status, reason = judge_value(result.value, minimum=rule.min, maximum=rule.max)
     if status != "breached" and rule.regression is not None:
         if baseline is None:
-            if status == "ok":
-                status, reason = "no-data", "no previous version in this environment to compare with"
+            # A first version has nothing to regress from: said in the report, not counted as missing data.
+            reason = "regression not judged: no previous version in this environment"
         else:
             previous = Labels(model=labels.model, version=baseline.version, environment=labels.environment)
             result.baseline_query = render_query(rule.query, previous, selector=settings.selector,

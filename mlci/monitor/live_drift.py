@@ -46,7 +46,6 @@ def measure(config, settings: DriftSettings, *, base: Path):
         exclude = tuple(name for name in exclude if name not in (prediction, target))
         if columns:
             columns = (*columns, prediction)
-    engine = settings_from_config(drift_cfg, columns=list(columns) if columns else None, exclude=list(exclude))
     current = load_frame(files, settings.format)
     if current.height < settings.min_rows:
         return DriftResult(status="no-data", action=settings.action, rows=current.height,
@@ -78,6 +77,10 @@ def measure(config, settings: DriftSettings, *, base: Path):
             # Labels are often ints in training data and floats in a JSON log: compare them as numbers.
             reference = reference.with_columns(pl.col(prediction).cast(pl.Float64))
             current = current.with_columns(pl.col(prediction).cast(pl.Float64))
+    if not columns:
+        # A request log holds what the model is sent: reference columns it never gets are not drift.
+        columns = tuple(name for name in reference.columns if name in current.columns and name not in exclude)
+    engine = settings_from_config(drift_cfg, columns=list(columns), exclude=list(exclude))
     dataset = compare(reference, current, engine, label=", ".join(settings.logs), reference_label=label)
     drifting = [column.column for column in dataset.columns if column.drifted]
     details = {column.column: {"status": column.status, "psi": column.psi, "ks": column.ks_statistic,
