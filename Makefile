@@ -20,12 +20,17 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# gitlab-ci-local shells out to rsync to copy the work tree.
+# gitlab-ci-local shells out to rsync to copy the work tree; the monitoring tests run a real
+# Prometheus and promtool (Debian package prometheus).
 tools: $(NODE_STAMP)
 	@command -v rsync >/dev/null 2>&1 || { \
 	  echo "installing rsync (needed by gitlab-ci-local)"; \
 	  (apt-get install -y -qq rsync >/dev/null 2>&1 || \
 	   (apt-get update -qq && apt-get install -y -qq rsync >/dev/null)); }
+	@command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || { \
+	  echo "installing prometheus and promtool (needed by the monitoring tests)"; \
+	  (apt-get install -y -qq prometheus >/dev/null 2>&1 || \
+	   (apt-get update -qq && apt-get install -y -qq prometheus >/dev/null)); }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

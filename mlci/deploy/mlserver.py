@@ -61,7 +61,7 @@ class MLServerSpec:
     python: str | None = None
     requirements: tuple[str, ...] = DEFAULT_REQUIREMENTS
     env_cache: str | None = None
-    parallel_workers: int = 0
+    parallel_workers: int = 1
 
 
 def targets_dir(state_dir: Path) -> Path:
@@ -94,7 +94,7 @@ def download_model(model_uri: str, dest: Path, *, tracking_uri: str | None, regi
     return Path(path)
 
 
-def _ready(url: str, timeout: float = 1.0) -> bool:
+def _ready(url: str, timeout: float = 3.0) -> bool:
     import urllib.error
     import urllib.request
 
@@ -169,7 +169,10 @@ def start_mlserver(
     })
     url = f"http://{_client_host(spec.host)}:{port}"
     log_path = state_dir / f"{spec.environment}.log"
-    command = [str(interpreter), "-m", "mlserver.cli.main", "start", str(work)]
+    # The console script next to the interpreter (`python -m mlserver.cli.main` warns about a double import).
+    script = interpreter.parent / "mlserver"
+    command = [str(script), "start", str(work)] if script.exists() else \
+        [str(interpreter), "-m", "mlserver.cli.main", "start", str(work)]
     child_env = {**env, "MLFLOW_DISABLE_TELEMETRY": env.get("MLFLOW_DISABLE_TELEMETRY", "true")}
     child_env.pop("VIRTUAL_ENV", None)
     with open(log_path, "wb") as handle:

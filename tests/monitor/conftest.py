@@ -18,7 +18,7 @@ from mlci.adapters.mlflow import tracking_uri_scope
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tumor-classifier"
 NON_FEATURES = ["sample_id", "site", "collected_at", "target"]
 MODEL = "tumor-classifier"
-SLOW_SECONDS = 0.6
+SLOW_SECONDS = 0.5
 
 SLOW_MODEL_CODE = f'''
 import time

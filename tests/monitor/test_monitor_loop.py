@@ -26,8 +26,8 @@ from tests.servers.load import LoadGenerator
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("monitor-loop")]
 
-WINDOW = "20s"
-MIN_REQUESTS = 30
+WINDOW = "30s"
+MIN_REQUESTS = 20
 
 CONFIG = """\
 model:
