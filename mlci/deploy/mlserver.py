@@ -42,7 +42,8 @@ from mlci.deploy.serve import (
 )
 from mlci.outputs import atomic_write, write_json
 
-DEFAULT_REQUIREMENTS = ("mlserver==1.7.1", "mlserver-mlflow==1.7.1")
+# uvloop 0.22 broke MLServer 1.7's inference workers (no event loop in the worker's main thread).
+DEFAULT_REQUIREMENTS = ("mlserver==1.7.1", "mlserver-mlflow==1.7.1", "uvloop<0.22")
 RUNTIME = "mlserver_mlflow.MLflowRuntime"
 
 
