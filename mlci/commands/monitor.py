@@ -190,6 +190,20 @@ def _monitor(args, ctx, config) -> int:
 
 
 def _act(ctx, config, settings, deploy_settings, registry, ci, monitor_run) -> None:
+    """Roll back or retrain, then open the incident; a failed action is in the incident, then raised."""
+    from mlci.errors import MlciError
+
+    failure = None
+    try:
+        _rollback_or_retrain(ctx, config, settings, deploy_settings, registry, ci, monitor_run)
+    except MlciError as exc:
+        failure = exc  # cli.main prints it once the incident records it
+    _incident(ctx, config, settings, ci, monitor_run)
+    if failure is not None:
+        raise failure
+
+
+def _rollback_or_retrain(ctx, config, settings, deploy_settings, registry, ci, monitor_run) -> None:
     from mlci.deploy import wiring
     from mlci.deploy.flow import DeployFailed, rollback
     from mlci.outputs import write_json
@@ -225,12 +239,21 @@ def _act(ctx, config, settings, deploy_settings, registry, ci, monitor_run) -> N
 
             variables = {"MLCI_PIPELINE": "retrain", "MLCI_FORCE_RETRAIN": "true",
                          "MLCI_MONITOR_ENVIRONMENT": environment}
-            pipeline, api, ref = start_pipeline(config, ctx.env, variables=variables, ref=settings.retrain_ref)
+            try:
+                pipeline, api, ref = start_pipeline(config, ctx.env, variables=variables, ref=settings.retrain_ref)
+            except Exception as exc:
+                monitor_run.actions["retrain"] = {"done": False, "summary": f"could not start retraining: {exc}"}
+                raise
             monitor_run.actions["retrain"] = {
                 "done": True, "pipeline": pipeline.id, "url": pipeline.web_url, "ref": ref, "api": api,
                 "summary": f"started retraining pipeline #{pipeline.id} on {ref}"}
             monitor_run.links["retraining pipeline"] = pipeline.web_url
             ctx.info(f"{monitor_run.actions['retrain']['summary']}: {pipeline.web_url}")
+
+
+def _incident(ctx, config, settings, ci, monitor_run) -> None:
+    verdict = monitor_run.verdict
+    environment = monitor_run.environment
     incident = settings.incident
     if incident.get("enabled", True) and verdict.decision in incident.get("on", ["rollback", "retrain"]):
         from mlci.adapters.gitlab import GitLabClient
