@@ -209,7 +209,8 @@ def _run_mlserver(request: DeployRequest, *, base_env: Mapping[str, str], log: L
         raise TargetFailed(
             f"MLServer for {request.model_uri} in '{environment.name}' failed: {exc}"
             + (f"\nlast server output:\n{exc.log_tail}" if exc.log_tail else ""),
-            hint="the environment's previous server was stopped; `mlci rollback` or a re-deploy restarts one",
+            hint="a failed download or environment build leaves the previous server running; a server that did "
+            "not start has replaced it, and `mlci rollback` or a re-deploy restarts one",
         ) from exc
     return TargetResult(
         target="mlserver",
