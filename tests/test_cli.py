@@ -123,6 +123,9 @@ def test_a_missing_extra_names_the_install_line(run_cli, monkeypatch, tmp_path):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_polars)
+    # Another test in this worker may have imported mlci.data already; its `import polars` must run again.
+    for name in [n for n in sys.modules if n == "mlci.data" or n.startswith("mlci.data.")]:
+        monkeypatch.delitem(sys.modules, name)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "d.csv").write_text("a\n1\n")
     (tmp_path / "c.yml").write_text("columns:\n  a: {type: int}\n")
