@@ -29,8 +29,8 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# gitlab-ci-local shells out to rsync to copy the work tree; the tuning tests
-# start a real PostgreSQL from Debian's server binaries.
+# gitlab-ci-local shells out to rsync to copy the work tree; the tuning tests start a real
+# PostgreSQL, the monitoring tests a real Prometheus and promtool (Debian packages).
 tools: $(NODE_STAMP)
 	@command -v rsync >/dev/null 2>&1 || { \
 	  echo "installing rsync (needed by gitlab-ci-local)"; \
@@ -40,6 +40,10 @@ tools: $(NODE_STAMP)
 	  echo "installing postgresql (a real database for the tuning tests)"; \
 	  (apt-get install -y -qq postgresql >/dev/null 2>&1 || \
 	   (apt-get update -qq && apt-get install -y -qq postgresql >/dev/null)); }
+	@command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || { \
+	  echo "installing prometheus and promtool (needed by the monitoring tests)"; \
+	  (apt-get install -y -qq prometheus >/dev/null 2>&1 || \
+	   (apt-get update -qq && apt-get install -y -qq prometheus >/dev/null)); }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

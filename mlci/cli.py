@@ -38,6 +38,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "retrain": ("mlci.commands.retrain", "decide whether to retrain, and conclude a retraining run"),
     "hook": ("mlci.commands.hook", "run a user hook command (e.g. fetch-data) with mlci's environment"),
     "runners": ("mlci.commands.runners", "render the GPU runner fleet (Helm, OpenTofu, Ansible) from mlci.yml"),
+    "monitor": ("mlci.commands.monitor", "judge a deployment from Prometheus and its logged requests; roll back "
+                "or retrain"),
 }
 
 

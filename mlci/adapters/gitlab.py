@@ -46,6 +46,11 @@ def merge_request_marker(key: str) -> str:
     return f"<!-- mlci-mr:{_checked_key(key)} -->"
 
 
+def incident_marker(key: str) -> str:
+    """The hidden line that identifies mlci's open incident for `key` (model:environment)."""
+    return f"<!-- mlci-incident:{_checked_key(key)} -->"
+
+
 def _checked_key(key: str) -> str:
     key = str(key).strip()
     if not key or "-->" in key or "\n" in key:
@@ -71,6 +76,13 @@ class NoteResult:
 class MergeRequestResult:
     iid: int
     action: str  # "created" | "updated" | "unchanged"
+    web_url: str
+
+
+@dataclass(frozen=True)
+class IncidentResult:
+    iid: int
+    action: str  # "created" | "commented" | "unchanged"
     web_url: str
 
 
@@ -499,6 +511,43 @@ class GitLabClient:
                     raise
                 return MergeRequestResult(int(mr.iid), "created", mr.web_url)
             return MergeRequestResult(int(created.iid), "created", created.web_url)
+
+    # ------------------------------------------------------------ incidents
+    def upsert_incident(
+        self, *, key: str, title: str, description: str, labels: list[str], note: str, note_key: str,
+    ) -> IncidentResult:
+        """One open incident per key (an episode): open it, or comment on the open one.
+
+        An incident is an issue with issue_type=incident. Closing it (a human resolving the
+        episode) ends the episode; the next bad verdict opens a new one. A note is added once
+        per `note_key` (a pipeline job), so a retried job does not comment twice.
+        """
+        marker = incident_marker(key)
+        note_marker_line = f"<!-- mlci-incident-note:{_checked_key(note_key)} -->"
+        full_description = f"{description.rstrip()}\n\n{marker}\n{note_marker_line}\n"
+        with self._api(f"incident {key}", hints={
+            403: "opening incidents needs the Reporter role or higher, and a token with the `api` scope",
+        }):
+            issues = self._project_api().issues
+            existing = None
+            for issue in issues.list(state="opened", issue_type="incident", iterator=True, per_page=PAGE_SIZE):
+                if marker in (issue.attributes.get("description") or ""):
+                    existing = issue
+                    break
+            if existing is None:
+                created = issues.create({
+                    "title": title[:255], "description": full_description, "issue_type": "incident",
+                    "labels": ",".join(labels),
+                })
+                return IncidentResult(int(created.iid), "created", str(created.attributes.get("web_url") or ""))
+            web_url = str(existing.attributes.get("web_url") or "")
+            if note_marker_line in (existing.attributes.get("description") or ""):
+                return IncidentResult(int(existing.iid), "unchanged", web_url)
+            for old in existing.notes.list(iterator=True, per_page=PAGE_SIZE):
+                if note_marker_line in (old.attributes.get("body") or ""):
+                    return IncidentResult(int(existing.iid), "unchanged", web_url)
+            existing.notes.create({"body": f"{note.rstrip()}\n\n{note_marker_line}\n"})
+            return IncidentResult(int(existing.iid), "commented", web_url)
 
     # ------------------------------------------------------------ pipelines
     def trigger_pipeline(self, ref: str, variables: dict[str, str], trigger_token: str) -> PipelineRef:

@@ -38,7 +38,7 @@ def _resolve_url(args, ctx, settings) -> tuple[str, str]:
         environment = settings.get(args.env)
         if environment.url:
             return environment.url, args.env
-        if environment.target == "mlflow-serve":
+        if environment.target in ("mlflow-serve", "mlserver"):
             state = read_state(settings.state_dir, args.env)
             if state is not None:
                 if not is_running(state):
@@ -79,7 +79,7 @@ def _deployed_version(args, ctx, settings, registry, model) -> str | None:
     from mlci.deploy.serve import read_state
 
     environment = settings.get(args.env)
-    if environment.target == "mlflow-serve" and not environment.url:
+    if environment.target in ("mlflow-serve", "mlserver") and not environment.url:
         state = read_state(settings.state_dir, args.env)
         if state is not None:
             return state.model_version

@@ -34,18 +34,20 @@ def parse_variables(items: list[str]) -> dict[str, str]:
     return variables
 
 
-def run(args, ctx) -> int:
+def start_pipeline(config, env, *, variables: dict[str, str], ref: str | None = None, api: str | None = None):
+    """Start a pipeline through the trigger API (trigger token) or the pipelines API (API token).
+
+    Returns (PipelineRef, api used, ref). Also used by `mlci monitor` to start retraining.
+    """
     from mlci.adapters.gitlab import DEFAULT_TRIGGER_TOKEN_VARIABLE, SERVICE, GitLabClient
     from mlci.errors import ExternalServiceError
 
-    variables = parse_variables(args.variable)
-    config = ctx.config()
     token_variable = config.get("gitlab", "trigger-token-variable") or DEFAULT_TRIGGER_TOKEN_VARIABLE
-    trigger_token = ctx.env.get(token_variable, "")
-    api = args.api or ("trigger" if trigger_token else "pipelines")
-    ref = args.ref or ctx.env.get("CI_DEFAULT_BRANCH") or "main"
+    trigger_token = env.get(token_variable, "")
+    api = api or ("trigger" if trigger_token else "pipelines")
+    ref = ref or env.get("CI_DEFAULT_BRANCH") or "main"
     if api == "trigger":
-        client = GitLabClient.from_config(config, ctx.env, require_token=False)
+        client = GitLabClient.from_config(config, env, require_token=False)
         if not trigger_token:
             raise ExternalServiceError(
                 SERVICE, f"{client.api_url}{client.project_api_path}/trigger/pipeline",
@@ -55,8 +57,14 @@ def run(args, ctx) -> int:
             )
         pipeline = client.trigger_pipeline(ref, variables, trigger_token)
     else:
-        client = GitLabClient.from_config(config, ctx.env)
+        client = GitLabClient.from_config(config, env)
         pipeline = client.create_pipeline(ref, variables)
+    return pipeline, api, ref
+
+
+def run(args, ctx) -> int:
+    variables = parse_variables(args.variable)
+    pipeline, api, ref = start_pipeline(ctx.config(), ctx.env, variables=variables, ref=args.ref, api=args.api)
     if args.format == "json":
         ctx.info(json.dumps({"version": 1, "id": pipeline.id, "web_url": pipeline.web_url, "ref": ref, "api": api,
                              "variables": sorted(variables)}))

@@ -21,7 +21,11 @@ from typing import Any
 
 import yaml
 
-MANIFEST_FILES = ("deployment.yaml", "service.yaml", "hpa.yaml")
+MANIFEST_FILES = ("deployment.yaml", "service.yaml", "hpa.yaml", "servicemonitor.yaml")
+KSERVE_FILES = ("inferenceservice.yaml",)
+MLFLOW_COMMAND = ["mlflow", "models", "serve", "-m", "$(MLCI_MODEL_URI)", "-h", "0.0.0.0", "-p", "$(MLCI_SERVE_PORT)",
+                  "--env-manager", "local"]
+MLSERVER_COMMAND = ["mlserver", "start", "."]
 _DNS_INVALID = re.compile(r"[^a-z0-9]+")  # runs of anything else, dashes included, become one dash
 _LABEL_INVALID = re.compile(r"[^A-Za-z0-9_.-]+")
 _MAX_NAME = 63  # a Service name is a DNS-1035 label
@@ -159,6 +163,27 @@ def render_context(spec: ManifestSpec) -> dict[str, Any]:
     }
     if _is_remote(spec.tracking_uri):
         pinned["MLFLOW_TRACKING_URI"] = str(spec.tracking_uri)
+    metrics = s.get("metrics") or {}
+    metrics_on = bool(metrics.get("enabled"))
+    server = s.get("server", "mlflow")
+    command = list(s.get("command") or [])
+    if server == "mlserver":
+        # MLServer reads its server and single-model settings from MLSERVER_* variables.
+        pinned.update({
+            "MLSERVER_HOST": "0.0.0.0",
+            "MLSERVER_HTTP_PORT": str(container_port),
+            "MLSERVER_METRICS_PORT": str(int(metrics.get("port", 8082))),
+            "MLSERVER_MODEL_NAME": spec.model_name,
+            "MLSERVER_MODEL_VERSION": spec.version,
+            "MLSERVER_MODEL_IMPLEMENTATION": "mlserver_mlflow.MLflowRuntime",
+            "MLSERVER_MODEL_URI": spec.model_uri,
+        })
+        if command == MLFLOW_COMMAND:
+            command = list(MLSERVER_COMMAND)
+    pod_annotations = dict(annotations)
+    if metrics_on and metrics.get("scrape") == "annotations":
+        pod_annotations.update({"prometheus.io/scrape": "true", "prometheus.io/port": str(int(metrics["port"])),
+                                "prometheus.io/path": metrics.get("path", "/metrics")})
     # mlci's pinned values win over user env with the same name: the pod must serve this version.
     env_values = {**{str(k): str(v) for k, v in (s.get("env") or {}).items()}, **pinned}
     resources_cfg = s["resources"]
@@ -177,7 +202,17 @@ def render_context(spec: ManifestSpec) -> dict[str, Any]:
         "selector": selector,
         "replicas": int(s["replicas"]),
         "image": s["image"],
-        "command": list(s.get("command") or []),
+        "command": command,
+        "pod_annotations": pod_annotations,
+        "metrics": {"port": int(metrics.get("port", 8082)), "path": metrics.get("path", "/metrics"),
+                    "interval": metrics.get("interval", "30s"), "scrape": metrics.get("scrape", "service-monitor"),
+                    "monitor_labels": {**labels, **{str(k): str(v) for k, v in
+                                                    (metrics.get("service-monitor-labels") or {}).items()}}}
+        if metrics_on else None,
+        "kserve": _kserve_context(spec, s) if (s.get("kserve") or {}).get("enabled") else None,
+        # KServe's runtime configures MLServer itself (model path /mnt/models).
+        "kserve_env": [{"name": key, "value": value} for key, value in env_values.items()
+                       if not key.startswith("MLSERVER_")],
         "container_port": container_port,
         "service_port": int(s["service-port"]),
         "service_type": s["service-type"],
@@ -222,12 +257,33 @@ def _template(file_name: str):
     return _environment().from_string(text)
 
 
+def _kserve_context(spec: ManifestSpec, s: Mapping[str, Any]) -> dict[str, Any]:
+    kserve = s["kserve"]
+    if not kserve.get("storage-uri"):
+        raise ValueError("kubernetes.kserve.storage-uri is required when kserve.enabled is true")
+    storage = kserve["storage-uri"].replace("{version}", spec.version).replace("{model}", spec.model_name)
+    return {
+        "storage_uri": storage,
+        "runtime": kserve.get("runtime", "kserve-mlserver"),
+        "protocol": kserve.get("protocol-version", "v2"),
+        "service_account": kserve.get("service-account"),
+        "min_replicas": int(kserve.get("min-replicas", 1)),
+        "max_replicas": int(kserve.get("max-replicas", 3)),
+    }
+
+
 def render_manifests(spec: ManifestSpec) -> dict[str, str]:
-    """{'deployment.yaml': ..., 'service.yaml': ..., 'hpa.yaml': ...}; no hpa.yaml when autoscaling is off."""
+    """{'deployment.yaml': ..., 'service.yaml': ..., 'hpa.yaml': ...}; no hpa.yaml when autoscaling is off,
+    servicemonitor.yaml with metrics scraped through the Prometheus Operator, and only
+    inferenceservice.yaml for KServe."""
     context = render_context(spec)
     rendered = {}
-    for file_name in MANIFEST_FILES:
+    files = KSERVE_FILES if context["kserve"] else MANIFEST_FILES
+    for file_name in files:
         if file_name == "hpa.yaml" and not context["autoscaling"]:
+            continue
+        if file_name == "servicemonitor.yaml" and not (context["metrics"] and
+                                                       context["metrics"]["scrape"] == "service-monitor"):
             continue
         rendered[file_name] = _template(file_name).render(**context).strip() + "\n"
     return rendered

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ class Environment:
     smoke: dict[str, Any]
     raw: dict[str, Any]  # as written in mlci.yml, for config.error paths
     artifact: str = "original"  # original | optimized (the ONNX model mlci optimize logged)
+    mlserver: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,7 @@ def load_settings(config) -> DeploySettings:
                 smoke=entry["smoke"],
                 raw=raw,
                 artifact=entry.get("artifact", "original"),
+                mlserver=entry["mlserver"],
             )
         )
     base_dir = config.path.parent if getattr(config, "path", None) else Path.cwd()

@@ -79,6 +79,8 @@ def run_target(request: DeployRequest, *, base_env: Mapping[str, str], log: Log,
         return _run_command(request, base_env=base_env, log=log)
     if target == "mlflow-serve":
         return _run_mlflow_serve(request, base_env=base_env)
+    if target == "mlserver":
+        return _run_mlserver(request, base_env=base_env, log=log)
     if target == "kubernetes":
         return _run_kubernetes(request, base_env=base_env, log=log, warn=warn)
     raise TargetFailed(f"unknown deploy target '{target}'")
@@ -191,6 +193,35 @@ def _run_mlflow_serve(request: DeployRequest, *, base_env: Mapping[str, str]) ->
         url=environment.url or state.url,
         summary=f"serving {request.model_uri} at {state.url} (pid {state.pid})",
         details={"pid": state.pid, "port": state.port, "server-url": state.url, "log": state.log},
+    )
+
+
+def _run_mlserver(request: DeployRequest, *, base_env: Mapping[str, str], log: Log) -> TargetResult:
+    from mlci.deploy.mlserver import spec_from_environment, start_mlserver
+    from mlci.deploy.serve import ServeFailed
+
+    environment = request.environment
+    try:
+        state, extra = start_mlserver(
+            spec_from_environment(request, environment),
+            env={**base_env, **request.variables()},
+            tracking_uri=request.tracking_uri,
+            registry_uri=request.registry_uri,
+            log=log,
+        )
+    except ServeFailed as exc:
+        raise TargetFailed(
+            f"MLServer for {request.model_uri} in '{environment.name}' failed: {exc}"
+            + (f"\nlast server output:\n{exc.log_tail}" if exc.log_tail else ""),
+            hint="a failed download or environment build leaves the previous server running; a server that did "
+            "not start has replaced it, and `mlci rollback` or a re-deploy restarts one",
+        ) from exc
+    return TargetResult(
+        target="mlserver",
+        url=environment.url or state.url,
+        summary=f"MLServer serving {request.model_uri} at {state.url} (pid {state.pid}), "
+        f"metrics at {extra['metrics-url']}",
+        details={"pid": state.pid, "port": state.port, "server-url": state.url, "log": state.log, **extra},
     )
 
 

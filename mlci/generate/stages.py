@@ -21,7 +21,7 @@ from mlci.errors import ConfigError, ConfigErrors
 MANIFEST_PACKAGE = "mlci.generate.manifest"
 INPUT_TYPES = ("string", "number", "boolean", "array")
 # The order templates appear in mlci-all.yml, the README and the catalog.
-STAGE_ORDER = ("data", "train", "optimize", "gate", "report", "deploy", "retrain", "runners")
+STAGE_ORDER = ("data", "train", "optimize", "gate", "report", "deploy", "retrain", "monitor", "runners")
 
 _NAME = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
 _ONE_LINE = r"^[^\n\r]*$"

@@ -1,7 +1,8 @@
 """`make demo`: the example project's default-branch pipeline, end to end.
 
 data check -> train -> gate -> deploy staging -> smoke test -> production
-(manual, run here on purpose) -> a second model -> rollback to the first.
+(manual, run here on purpose) -> a second model -> rollback to the first ->
+the monitor's verdict on production, from the requests it was sent.
 Everything runs under gitlab-ci-local in shell mode against a real MLflow
 store, real `mlflow models serve` processes and the loopback GitLab fake.
 """
@@ -45,6 +46,26 @@ def write_sample_request(root) -> str:
     return str(path)
 
 
+def log_requests(root, url: str, rows: int = 300) -> None:
+    """Send reference rows to the live server in batches and log features and answers, as a gateway would."""
+    import pandas as pd
+    import requests
+
+    frame = pd.read_parquet(root / "data" / "reference.parquet").sample(rows, random_state=3)
+    features = frame.drop(columns=["sample_id", "site", "collected_at", "target"])
+    logs = root / "logs"
+    logs.mkdir(exist_ok=True)
+    with open(logs / "requests.ndjson", "w", encoding="utf-8") as log:
+        for start in range(0, rows, 50):
+            chunk = features.iloc[start:start + 50]
+            payload = {"dataframe_split": {"columns": list(chunk.columns), "data": chunk.to_numpy().tolist()}}
+            answer = requests.post(f"{url}/invocations", json=payload, timeout=30)
+            answer.raise_for_status()
+            for record, prediction in zip(chunk.to_dict(orient="records"), answer.json()["predictions"],
+                                          strict=True):
+                log.write(json.dumps({**record, "prediction": prediction}) + "\n")
+
+
 def main() -> int:
     started = time.monotonic()
     if DEMO_DIR.exists():
@@ -56,17 +77,17 @@ def main() -> int:
     with workspace_with_services(DEMO_DIR, keep_model_servers=True) as ws:
         print(f"workspace: {ws.root}")
 
-        step("1/4  default-branch pipeline: data check, train, gate, staging, smoke test, production (manual)")
+        step("1/5  default-branch pipeline: data check, train, gate, staging, smoke test, production (manual)")
         check(ws.run_pipeline("main-v1", MAIN_PUSH, manual=["mlci-deploy-production"]), "first pipeline")
         print(f"    production serves {served(ws, 'production')['process-model-uri']}")
 
-        step("2/4  a code change trains a second model; the gate compares it with the champion")
+        step("2/5  a code change trains a second model; the gate compares it with the champion")
         set_training_default(ws, c=0.3)
         ws.commit("Stronger regularisation")
         check(ws.run_pipeline("main-v2", MAIN_PUSH, manual=["mlci-deploy-production"]), "second pipeline")
         print(f"    production serves {served(ws, 'production')['process-model-uri']}")
 
-        step("3/4  manual rollback of production to the previous version")
+        step("3/5  manual rollback of production to the previous version")
         rollback = ws.run_pipeline(
             "rollback", {**MAIN_PUSH, "MLCI_ROLLBACK_REASON": "demo rollback"},
             jobs=["mlci-rollback-production"], manual=["mlci-rollback-production"],
@@ -75,9 +96,17 @@ def main() -> int:
         production = served(ws, "production")
         print(f"    production serves {production['process-model-uri']}")
 
-        step("4/4  the model report (what a merge request note shows)")
+        step("4/5  the model report (what a merge request note shows)")
         env = {**os.environ, **ws.base_variables(), "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
         subprocess.run([str(VENV_BIN / "mlci"), "report", "--dry-run"], cwd=ws.root, env=env, check=True)
+
+        step("5/5  the monitor's verdict on production: 300 logged requests against the training reference")
+        log_requests(ws.root, production["url"])
+        verdict = subprocess.run([str(VENV_BIN / "mlci"), "monitor", "--env", "production", "--dry-run"],
+                                 cwd=ws.root, env=env, check=False)
+        print((ws.out_dir / "monitor-production.md").read_text())
+        if verdict.returncode not in (0, 1):
+            sys.exit(f"demo failed at: monitor (exit {verdict.returncode})")
 
         print("\n" + ws.timing_table())
         sample_file = write_sample_request(ws.root)

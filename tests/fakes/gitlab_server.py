@@ -16,6 +16,8 @@ Covered endpoints (all under <base-path>/api/v4):
   POST /projects/:id/trigger/pipeline (form: token, ref, variables[K]=V)
   POST /projects/:id/pipeline, GET /projects/:id/pipelines/:id
   POST /projects/:id/ci/lint
+  GET|POST /projects/:id/issues (issue_type incident), GET|PUT /projects/:id/issues/:iid,
+  GET|POST /projects/:id/issues/:iid/notes
 Test hooks (outside the API): GET /__fake__/state, POST /__fake__/reset, POST /__fake__/fault.
 
 Use it in tests through the `fake_gitlab` fixture (tests/fakes/plugin.py), or
@@ -217,6 +219,8 @@ class FakeGitLab:
         self.schedules: dict[int, dict] = {}
         self.pipelines: dict[int, dict] = {}
         self.lint_requests: list[dict] = []
+        self.issues: dict[int, dict] = {}
+        self.issue_notes: dict[int, list[dict]] = {}
         self.add_branch(self.default_branch)
 
     def reset(self) -> None:
@@ -341,6 +345,8 @@ class FakeGitLab:
                 "schedules": [copy.deepcopy(s) for s in self.schedules.values()],
                 "pipelines": [copy.deepcopy(p) for p in self.pipelines.values()],
                 "lint_requests": copy.deepcopy(self.lint_requests),
+                "issues": [copy.deepcopy(i) for i in self.issues.values()],
+                "issue_notes": {str(iid): copy.deepcopy(notes) for iid, notes in self.issue_notes.items()},
             }
 
     # ----------------------------------------------------------- persistence (standalone mode)
@@ -369,7 +375,10 @@ class FakeGitLab:
                 self.upload_files[upload["legacy_path"]] = stored.read_bytes()
         self.schedules = {s["id"]: s for s in saved.get("schedules", [])}
         self.pipelines = {p["id"]: p for p in saved.get("pipelines", [])}
-        ids = [*self.merge_requests, *(n["id"] for ns in self.notes.values() for n in ns), *self.schedules,
+        self.issues = {i["iid"]: i for i in saved.get("issues", [])}
+        self.issue_notes = {int(iid): notes for iid, notes in saved.get("issue_notes", {}).items()}
+        ids = [*(i["id"] for i in self.issues.values()), *(n["id"] for ns in self.issue_notes.values() for n in ns),
+               *self.merge_requests, *(n["id"] for ns in self.notes.values() for n in ns), *self.schedules,
                *self.pipelines]
         self._ids = itertools.count(max([1000, *ids]) + 1)
 
@@ -519,6 +528,8 @@ class FakeGitLab:
             if not pipeline:
                 raise _not_found()
             return self._json(pipeline)
+        if head == "issues":
+            return self._issues(request, segments[1:], method)
         if segments == ["ci", "lint"] and method == "POST":
             self._auth(request, write=False, min_level=DEVELOPER)
             return self._ci_lint(request)
@@ -988,6 +999,105 @@ class FakeGitLab:
         variables = {str(v["key"]): str(v["value"]) for v in raw_vars}
         pipeline = self._new_pipeline(data["ref"], "api", variables, info.user)
         return self._json({k: v for k, v in pipeline.items() if k != "variables"}, 201)
+
+    # ----------------------------------------------------------- issues and incidents
+    ISSUE_TYPES = ("issue", "incident", "test_case", "task")
+
+    def add_issue(self, title: str, *, description: str = "", issue_type: str = "issue", state: str = "opened",
+                  labels: list[str] | None = None, author: str = "alice") -> dict:
+        with self._lock:
+            issue = self._new_issue({"title": title, "description": description, "issue_type": issue_type,
+                                     "labels": labels or []}, self._user(author))
+            if state == "closed":
+                issue["state"], issue["closed_at"] = "closed", _now()
+            return copy.deepcopy(issue)
+
+    def _new_issue(self, data: dict, author: dict) -> dict:
+        iid = max([0, *self.issues]) + 1
+        labels = data.get("labels") or []
+        if isinstance(labels, str):
+            labels = [label.strip() for label in labels.split(",") if label.strip()]
+        issue_type = data.get("issue_type") or "issue"
+        issue = {
+            "id": next(self._ids), "iid": iid, "project_id": self.project_id, "title": data["title"],
+            "description": data.get("description") or "", "state": "opened", "created_at": _now(),
+            "updated_at": _now(), "closed_at": None, "labels": sorted(set(labels)), "author": author,
+            "assignees": [], "issue_type": issue_type, "type": issue_type.upper(), "confidential": False,
+            "user_notes_count": 0, "web_url": f"{self.project_web_url}/-/issues/{iid}",
+        }
+        self.issues[iid] = issue
+        self.issue_notes[iid] = []
+        return issue
+
+    def _issues(self, request: Request, segments: list[str], method: str) -> Response:
+        if not segments:
+            if method == "GET":
+                self._auth(request, write=False)
+                items = sorted(self.issues.values(), key=lambda i: i["iid"], reverse=True)  # created_at desc
+                state = request.args.get("state")
+                if state in ("opened", "closed"):
+                    items = [i for i in items if i["state"] == state]
+                if request.args.get("issue_type"):
+                    items = [i for i in items if i["issue_type"] == request.args["issue_type"]]
+                if request.args.get("labels"):
+                    wanted = {label.strip() for label in request.args["labels"].split(",")}
+                    items = [i for i in items if wanted <= set(i["labels"])]
+                if request.args.get("search"):
+                    needle = request.args["search"].lower()
+                    fields = (request.args.get("in") or "title,description").split(",")
+                    items = [i for i in items if any(needle in (i.get(f) or "").lower() for f in fields)]
+                return self._page(request, items)
+            if method == "POST":
+                data = self._body(request)
+                issue_type = data.get("issue_type") or "issue"
+                # Incidents need Reporter or higher; plain issues only Guest.
+                info = self._auth(request, write=True, min_level=REPORTER if issue_type == "incident" else GUEST)
+                if not data.get("title"):
+                    raise ApiError(400, {"error": "title is missing"})
+                if issue_type not in self.ISSUE_TYPES:
+                    raise ApiError(400, {"error": "issue_type does not have a valid value"})
+                return self._json(self._new_issue(data, info.user), 201)
+            raise ApiError(405, {"error": "405 Method Not Allowed"})
+        issue = self.issues.get(int(segments[0])) if segments[0].isdigit() else None
+        info = self._auth(request, write=method != "GET")
+        if issue is None:
+            raise _not_found()
+        if len(segments) == 1:
+            if method == "GET":
+                return self._json(issue)
+            if method == "PUT":
+                data = self._body(request)
+                for key in ("title", "description"):
+                    if key in data:
+                        issue[key] = data[key]
+                if "labels" in data:
+                    labels = data["labels"]
+                    issue["labels"] = sorted({x.strip() for x in labels.split(",") if x.strip()}) \
+                        if isinstance(labels, str) else sorted(set(labels))
+                if data.get("state_event") == "close" and issue["state"] == "opened":
+                    issue["state"], issue["closed_at"] = "closed", _now()
+                elif data.get("state_event") == "reopen" and issue["state"] == "closed":
+                    issue["state"], issue["closed_at"] = "opened", None
+                issue["updated_at"] = _now()
+                return self._json(issue)
+            raise ApiError(405, {"error": "405 Method Not Allowed"})
+        if segments[1] != "notes" or len(segments) != 2:
+            raise ApiError(404, {"error": "404 Not Found"})
+        notes = self.issue_notes.setdefault(issue["iid"], [])
+        if method == "GET":
+            return self._page(request, sorted(notes, key=lambda n: n["id"],
+                                              reverse=request.args.get("sort", "desc") == "desc"))
+        if method == "POST":
+            body = self._body(request).get("body")
+            if not body:
+                raise ApiError(400, {"error": "body is missing"})
+            note = {"id": next(self._ids), "body": body, "author": info.user, "created_at": _now(),
+                    "updated_at": _now(), "system": False, "noteable_id": issue["id"], "noteable_type": "Issue",
+                    "noteable_iid": issue["iid"], "internal": False}
+            notes.append(note)
+            issue["user_notes_count"] = len([n for n in notes if not n["system"]])
+            return self._json(note, 201)
+        raise ApiError(405, {"error": "405 Method Not Allowed"})
 
     # ----------------------------------------------------------- CI lint
     def _ci_lint(self, request: Request) -> Response:

@@ -40,3 +40,14 @@ def postgres_server():
     server = start_postgres()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def prometheus_server():
+    """One real Prometheus per test session (per xdist worker): 127.0.0.1, temporary TSDB, 1 s scrapes of
+    the file_sd folders passed to `.watch(dir)`; stopped by PID at the end."""
+    from tests.servers.prometheus import start_prometheus
+
+    server = start_prometheus()
+    yield server
+    server.stop()

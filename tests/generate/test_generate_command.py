@@ -49,8 +49,8 @@ def test_catalog_layout_has_one_component_per_stage_and_a_readme(run_cli, tmp_pa
     code, _, _ = run_cli("generate", "--catalog", "catalog", "--catalog-project", "ml/platform/mlci")
     assert code == 0
     names = sorted(p.name for p in (tmp_path / "catalog" / "templates").iterdir())
-    assert names == ["all.yml", "data.yml", "deploy.yml", "gate.yml", "optimize.yml", "report.yml", "retrain.yml",
-                     "runners.yml", "train.yml"]
+    assert names == ["all.yml", "data.yml", "deploy.yml", "gate.yml", "monitor.yml", "optimize.yml", "report.yml",
+                     "retrain.yml", "runners.yml", "train.yml"]
     header, body = yaml.safe_load_all((tmp_path / "catalog" / "templates" / "all.yml").read_text())
     assert header["spec"]["component"] == ["sha"]
     assert header["spec"]["inputs"]["mlci-project"]["default"] == "ml/platform/mlci"

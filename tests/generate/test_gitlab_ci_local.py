@@ -32,6 +32,8 @@ ALONE = {
     "retrain": ({"fetch-command": "python fetch.py"}, {"CI_PIPELINE_SOURCE": "schedule"},
                 {"mlci-retrain-fetch-data", "mlci-retrain-data-check", "mlci-retrain-data-drift",
                  "mlci-retrain-decide", "mlci-retrain-run"}),
+    "monitor": ({"auto-rollback": True, "environment": "staging"},
+                {"CI_PIPELINE_SOURCE": "schedule", "MLCI_PIPELINE": "monitor"}, {"mlci-monitor"}),
 }
 
 
@@ -80,6 +82,15 @@ PIPELINES = {
         {"CI_PIPELINE_SOURCE": "trigger", "MLCI_PIPELINE": "retrain"},
         {"mlci-retrain-fetch-data", "mlci-retrain-data-check", "mlci-retrain-data-drift", "mlci-retrain-decide",
          "mlci-retrain-run"},
+    ),
+    "scheduled monitoring": (
+        {"CI_PIPELINE_SOURCE": "schedule", "MLCI_PIPELINE": "monitor", "MLCI_MONITOR_ENVIRONMENT": "production"},
+        {"mlci-monitor"},
+    ),
+    "an alert asking for monitoring on the default branch": (
+        {"CI_PIPELINE_SOURCE": "trigger", "MLCI_PIPELINE": "monitor", "CI_COMMIT_BRANCH": "main",
+         "CI_COMMIT_REF_NAME": "main"},
+        {"mlci-monitor"},
     ),
 }
 

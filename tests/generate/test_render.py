@@ -202,7 +202,8 @@ def test_retrain_jobs_chain_to_a_child_pipeline_that_the_parent_waits_for(render
     jobs = resolved(rendered["mlci-retrain.yml"], tmp_path, {"fetch-command": "python fetch.py --days 7"})
     assert list(jobs) == ["mlci-retrain-fetch-data", "mlci-retrain-data-check", "mlci-retrain-data-drift",
                           "mlci-retrain-decide", "mlci-retrain-run"]
-    retrain_rule = [{"if": '$CI_PIPELINE_SOURCE == "schedule" || $MLCI_PIPELINE == "retrain"'}]
+    retrain_rule = [{"if": '$MLCI_PIPELINE == "monitor"', "when": "never"},
+                    {"if": '$CI_PIPELINE_SOURCE == "schedule" || $MLCI_PIPELINE == "retrain"'}]
     assert all(job["rules"] == retrain_rule for job in jobs.values())
     assert jobs["mlci-retrain-fetch-data"]["script"] == ["mlci hook fetch-data -- $MLCI_RETRAIN_FETCH_COMMAND"]
     assert jobs["mlci-retrain-data-drift"]["script"] == [
@@ -218,12 +219,23 @@ def test_retrain_jobs_chain_to_a_child_pipeline_that_the_parent_waits_for(render
 
 
 def test_other_templates_stay_out_of_retrain_pipelines(rendered, tmp_path):
-    never = {"if": '$CI_PIPELINE_SOURCE == "schedule" || $MLCI_PIPELINE == "retrain"', "when": "never"}
+    never = {"if": '$CI_PIPELINE_SOURCE == "schedule" || $MLCI_PIPELINE == "retrain" || $MLCI_PIPELINE == "monitor"',
+             "when": "never"}
     for name in ("mlci-data.yml", "mlci-train.yml", "mlci-gate.yml", "mlci-deploy.yml"):
         for job_name, job in resolved(rendered[name], tmp_path).items():
             if job["rules"] == [{"when": "never"}]:
                 continue
             assert job["rules"][0] == never, f"{job_name} must not run in retrain pipelines"
+
+
+def test_the_monitor_job_runs_only_in_monitoring_pipelines(rendered, tmp_path):
+    jobs = resolved(rendered["mlci-monitor.yml"], tmp_path, {"auto-rollback": True})
+    assert list(jobs) == ["mlci-monitor"]
+    job = jobs["mlci-monitor"]
+    assert job["rules"] == [{"if": '$MLCI_PIPELINE == "monitor"'}]
+    assert job["script"] == ['mlci monitor --env "$MLCI_MONITOR_ENVIRONMENT" --auto-rollback true']
+    assert job["resource_group"] == "$MLCI_MONITOR_ENVIRONMENT"
+    assert job["artifacts"]["reports"]["dotenv"] == "mlci-out/monitor-$MLCI_MONITOR_ENVIRONMENT.env"
 
 
 def _with_defaults(text: str, tmp_path: Path) -> tuple[dict, dict]:
