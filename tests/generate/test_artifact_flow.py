@@ -123,7 +123,7 @@ SWEEP = {**SINGLE_RUN, "train-sweep": True, "gate-train-job": "mlci-train-select
 
 
 TUNE = {**SINGLE_RUN, "train-tune": True, "gate-train-job": "mlci-train-select",
-        "report-train-job": "mlci-train-select"}
+        "report-train-job": "mlci-train-select", "optimize-train-job": "mlci-train-select"}
 TUNE_SERVICE = {**TUNE, "train-tune-postgres-service": True, "train-tune-jobs": 1}
 
 
