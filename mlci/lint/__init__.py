@@ -23,9 +23,14 @@ class LintResult:
     findings: list[Finding] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     jobs: list[str] = field(default_factory=list)
-    schema: str = ""
     merged: dict[str, Any] = field(default_factory=dict)
     server_content: dict[str, Any] = field(default_factory=dict)  # merged config for GitLab's lint API
+
+    @property
+    def schema(self) -> str:
+        from mlci.lint.schema import schema_source
+
+        return schema_source()
 
     @property
     def errors(self) -> list[Finding]:
@@ -54,8 +59,9 @@ def lint_file(path: Path, *, root: Path | None = None, inputs: dict[str, Any] | 
     findings = list(pipeline.findings)
     if pipeline.header is not None:
         header_data = {"spec": pipeline.header.data.get("spec")}
-        findings.extend(schema.validate(header_data, pipeline.header.where, header=True))
-    findings.extend(schema.validate(pipeline.data, pipeline.where))
+        findings.extend(schema.validate(header_data, pipeline.header.where, where_key=pipeline.header.where_key,
+                                        header=True))
+    findings.extend(schema.validate(pipeline.data, pipeline.where, where_key=pipeline.where_key))
     findings.extend(rules.check(pipeline))
     unique = sorted(set(findings), key=Finding.sort_key)
     # What GitLab's lint API gets: local includes inlined, the includes we could not fetch left to GitLab.
@@ -64,5 +70,5 @@ def lint_file(path: Path, *, root: Path | None = None, inputs: dict[str, Any] | 
         server_content = {"include": [entry for entry, _ in pipeline.unresolved_includes], **server_content}
     return LintResult(
         file=pipeline.main_file, findings=unique, files=pipeline.files, jobs=sorted(pipeline.jobs),
-        schema=schema.schema_source(), merged=pipeline.data, server_content=server_content,
+        merged=pipeline.data, server_content=server_content,
     )
