@@ -61,7 +61,6 @@ def run(args, ctx) -> int:
 
     from mlci.lint import lint_file
     from mlci.lint.output import FORMATS, as_text, summary
-    from mlci.outputs import atomic_write
 
     path = Path(args.file)
     result = lint_file(path, root=Path(args.root) if args.root else None, inputs=dict(args.inputs))
@@ -69,6 +68,8 @@ def run(args, ctx) -> int:
         result.findings = sorted(result.findings + _server_findings(result, ctx), key=lambda f: f.sort_key())
     report = FORMATS[args.format](result)
     if args.output:
+        from mlci.outputs import atomic_write
+
         atomic_write(args.output, report)
         ctx.info(as_text(result).rstrip("\n"))
         ctx.info(f"report ({args.format}) written to {args.output}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from mlci.lint.source import Location
@@ -71,6 +70,8 @@ class Finding:
     def fingerprint(self) -> str:
         """Stable across unrelated edits: rule, file, job and message, not the line number."""
         key = "\0".join([self.rule, self.file, self.job or "", self.message])
+        import hashlib
+
         return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
     def sort_key(self) -> tuple:

@@ -15,7 +15,6 @@ that is cached as bytecode (`$MLCI_CACHE_DIR`, else `$XDG_CACHE_HOME/mlci`, else
 from __future__ import annotations
 
 import copy
-import difflib
 import functools
 import json
 import os
@@ -122,7 +121,9 @@ class _NeverDecimal:
     """The generated code tests isinstance(x, Decimal); YAML never produces one, so skip importing decimal."""
 
 
-_EXCEPTIONS_IMPORT = "from fastjsonschema import JsonSchemaValueException, JsonSchemaValuesException\n"
+# Lines of the generated module that would import fastjsonschema and decimal on every run.
+_GENERATED_IMPORTS = ("from fastjsonschema import JsonSchemaValueException, JsonSchemaValuesException\n",
+                      "from decimal import Decimal\n")
 
 
 def _validator_key(fastjsonschema_dir: Path) -> str:
@@ -142,7 +143,8 @@ def _compile_validator(path: Path) -> Any:
     # use_default=False: fastjsonschema would otherwise write defaults into the data it checks.
     # use_formats=False: GitLab accepts `$VARIABLE` where the schema says "uri"; jsonschema skips formats too.
     source = fastjsonschema.compile_to_code(gitlab_schema(), use_default=False, use_formats=False)
-    source = source.replace(_EXCEPTIONS_IMPORT, "", 1)
+    for line in _GENERATED_IMPORTS:
+        source = source.replace(line, "")
     code = compile(source, "<gitlab-ci schema validator>", "exec")
     try:
         import marshal
@@ -270,6 +272,8 @@ def _explain(error) -> Iterator[tuple[tuple, str, bool]]:
 
 
 def _did_you_mean(word: str, known: list[str]) -> str:
+    import difflib
+
     close = difflib.get_close_matches(str(word), known, n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""
 
