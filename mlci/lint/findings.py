@@ -43,6 +43,13 @@ RULES: dict[str, Rule] = {
         Rule("MLCI016", "include-not-checked", "info",
              "a project, remote, template or component include is not fetched offline (use --server)", "info"),
         Rule("MLCI017", "server-lint", "error", "GitLab's CI lint API rejected the configuration", "major"),
+        Rule("MLCI018", "job-script-missing", "error",
+             "a job needs `script`, `run` or `trigger` after extends; GitLab rejects the pipeline otherwise", "major"),
+        Rule("MLCI020", "mlci-config", "error", "mlci.yml does not match its schema", "major"),
+        Rule("MLCI021", "mlci-config-unused", "warning",
+             "mlci.yml configures a stage that no included template runs", "minor"),
+        Rule("MLCI022", "mlci-config-missing", "error",
+             "an included template needs mlci.yml settings that are not there", "major"),
     ]
 }
 
