@@ -245,7 +245,6 @@ def _flatten_at(container: dict, key: str, path: tuple, origins: dict, max_depth
         findings.append(Finding.make(
             "schema", f"{'.'.join(map(str, here))}: nested more than {max_depth} levels deep (GitLab flattens "
             f"nested arrays up to {max_depth} levels)", deepest_mark(origins, here) or origins[()]))
-        return
     saved = {k: v for k, v in origins.items() if k[: len(here)] == here and len(k) > len(here)}
     for old in saved:
         del origins[old]
