@@ -149,7 +149,9 @@ def run(args, ctx) -> int:
         write_json(json_path, smoke.to_json(unreachable, payload_source=source))
         write_junit(junit_path, [smoke.to_junit(unreachable)])
         raise
-    ctx.info(f"{url}/ping answered after {ready_after:.1f} s; sending {requests} requests from {source}")
+    from mlci.durations import format_duration
+
+    ctx.info(f"{url}/ping answered after {format_duration(ready_after)}; sending {requests} requests from {source}")
     observations = probe.post_invocations(url, payload, count=requests, timeout=float(configured["request-timeout"]))
     result = smoke.evaluate(
         observations,

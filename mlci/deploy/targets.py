@@ -75,7 +75,7 @@ def run_target(request: DeployRequest, *, base_env: Mapping[str, str], log: Log,
     if target == "command":
         return _run_command(request, base_env=base_env, log=log)
     if target == "mlflow-serve":
-        return _run_mlflow_serve(request, base_env=base_env)
+        return _run_mlflow_serve(request, base_env=base_env, log=log)
     if target == "kubernetes":
         return _run_kubernetes(request, base_env=base_env, log=log, warn=warn)
     raise TargetFailed(f"unknown deploy target '{target}'")
@@ -160,7 +160,7 @@ def _run_command(request: DeployRequest, *, base_env: Mapping[str, str], log: Lo
     )
 
 
-def _run_mlflow_serve(request: DeployRequest, *, base_env: Mapping[str, str]) -> TargetResult:
+def _run_mlflow_serve(request: DeployRequest, *, base_env: Mapping[str, str], log: Log | None = None) -> TargetResult:
     from mlci.deploy.serve import ServeFailed, start_server
 
     environment = request.environment
@@ -175,6 +175,7 @@ def _run_mlflow_serve(request: DeployRequest, *, base_env: Mapping[str, str]) ->
             port=int(serve["port"]),
             start_timeout=float(serve["start-timeout"]),
             env={**base_env, **request.variables()},
+            say=log,
         )
     except ServeFailed as exc:
         raise TargetFailed(
