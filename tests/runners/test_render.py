@@ -307,7 +307,7 @@ def test_render_refuses_a_pipeline_whose_training_job_no_pool_serves(project, ru
                      r"\[gpu, h100\], but no pool", err), err
     assert "nothing written" in err and not (project.root / "infra").exists()
     plan = json.loads((project.root / "mlci-out" / "runners-plan.json").read_text())
-    assert plan["findings"][0]["rule"] == "MLCI020"
+    assert plan["findings"][0]["rule"] == "MLCI030"
 
 
 def test_without_a_gitlab_url_render_says_where_to_set_it(project, run_cli):
