@@ -31,7 +31,7 @@ def test_lint_reports_a_training_job_no_pool_serves_at_its_tags(project, run_cli
 def test_lint_is_quiet_when_every_job_has_a_pool(project, run_cli):
     project.write_config()
     code, text = lint(project, run_cli)
-    assert code == 0 and "MLCI02" not in text, text
+    assert code == 0 and "MLCI03" not in text, text
 
 
 def test_lint_without_runner_pools_skips_the_check(project, run_cli):

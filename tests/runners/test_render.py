@@ -336,3 +336,15 @@ def test_plan_prints_the_table_and_writes_no_folder(project, run_cli):
     assert not (project.root / "infra").exists()
     code, out, _ = run_cli("runners", "plan", "--format", "json")
     assert code == 0 and json.loads(out)["totals"]["concurrency"] == 9
+
+
+def test_a_switched_on_tuning_job_needs_the_pool_too(project):
+    # Whichever of mlci-train and mlci-train-tune the `tune` switch turns off can never run, so it asks
+    # nothing of any pool (the test above: tune off, only mlci-train).
+    project.write_ci("""\
+        include:
+          - local: ci_templates/mlci-train.yml
+            inputs: {tags: [gpu, multi-gpu], tune: true}
+        """)
+    _, check = project.render()
+    assert check.served["quad"] == ["mlci-train-tune"]
