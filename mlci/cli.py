@@ -9,6 +9,7 @@ heavy libraries are imported inside `run`, so `mlci --help` stays fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 from collections.abc import Sequence
@@ -127,6 +128,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return EXIT_CONFIG
+    with redacted_std_streams():
+        return _run_command(args)
+
+
+@contextlib.contextmanager
+def redacted_std_streams():
+    """Every byte this process prints passes mlci's redaction, also what libraries log and tracebacks."""
+    from mlci.redact import Redactor, RedactingTextStream
+
+    redactor = Redactor.from_env()
+    saved = sys.stdout, sys.stderr
+    sys.stdout = RedactingTextStream(saved[0], redactor)
+    sys.stderr = RedactingTextStream(saved[1], redactor)
+    try:
+        yield
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        sys.stdout, sys.stderr = saved
+
+
+def _run_command(args) -> int:
     ctx = Context.from_args(args)
     module = importlib.import_module(args._module)
     try:
@@ -159,6 +183,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as exc:
+        # A bug. The traceback goes through the redacting stderr, never raw.
+        import traceback
+
+        ctx.error(f"internal error ({type(exc).__name__}); please report it with the traceback below")
+        traceback.print_exc(file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from mlci.errors import ConfigError, ExternalServiceError
-from mlci.redact import redact
+from mlci.redact import Redactor, register_secret
 
 SERVICE = "GitLab"
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -207,6 +207,8 @@ class GitLabClient:
         self.token_variable = token_variable
         self._token = token
         self._secrets = [s for s in (token, *secrets) if s]
+        # Whatever variable the token came from, it is masked in everything this process writes.
+        register_secret(*self._secrets)
         self._timeout = timeout
         self._max_retries = max(0, int(max_retries))
         self._backoff = float(backoff)
@@ -299,7 +301,7 @@ class GitLabClient:
         return self._project
 
     def _scrub(self, text: str) -> str:
-        return redact(text, extra=self._secrets, env={})
+        return Redactor.from_env(extra=self._secrets)(text)
 
     def _hint_for(self, status: int, action: str) -> str:
         if status == 401:
@@ -409,6 +411,7 @@ class GitLabClient:
         if not str(mr_iid).strip().isdigit():
             raise ConfigError(f"merge request iid must be a number, got {mr_iid!r}")
         marker = note_marker(key)
+        body = self._scrub(body)
         full_body = body if marker in body else f"{marker}\n{body}"
         action_name = f"merge request !{mr_iid} note"
         with self._api(action_name, hints={404: self._hint_for(404, f"the merge request iid !{mr_iid}")}):
@@ -465,6 +468,7 @@ class GitLabClient:
         import gitlab
 
         marker = merge_request_marker(key)
+        title, description = self._scrub(title), self._scrub(description)
         full_description = description if marker in description else f"{description.rstrip()}\n\n{marker}\n"
         with self._api(f"merge request {source_branch} -> {target_branch}", hints={
             409: "an open merge request without mlci's marker already uses this source branch; close it or "
@@ -510,8 +514,9 @@ class GitLabClient:
                      f"{DEFAULT_TRIGGER_TOKEN_VARIABLE}",
             )
         self._secrets.append(trigger_token)
+        register_secret(trigger_token)
         form = [("token", trigger_token), ("ref", ref)]
-        form += [(f"variables[{key}]", str(value)) for key, value in variables.items()]
+        form += [(f"variables[{key}]", self._scrub(str(value))) for key, value in variables.items()]
         with self._api(f"trigger a pipeline on {ref!r}", hints={
             404: f"the trigger token is wrong or revoked (Settings > CI/CD > Pipeline trigger tokens), or the "
                  f"project {self.project_ref!r} does not exist on {self.server_url}",
@@ -542,14 +547,15 @@ class GitLabClient:
         }):
             pipeline = self._project_api().pipelines.create({
                 "ref": ref,
-                "variables": [{"key": k, "value": str(v), "variable_type": "env_var"} for k, v in variables.items()],
+                "variables": [{"key": k, "value": self._scrub(str(v)), "variable_type": "env_var"}
+                              for k, v in variables.items()],
             })
         return PipelineRef(int(pipeline.id), str(pipeline.attributes.get("web_url") or ""))
 
     def ci_lint(self, content: str) -> dict:
         """Validate CI YAML with the project's /ci/lint (includes resolved in the project's context)."""
         with self._api("CI lint"):
-            result = self._project_api().ci_lint.create({"content": content})
+            result = self._project_api().ci_lint.create({"content": self._scrub(content)})
         attrs = result.attributes
         return {
             "valid": bool(attrs.get("valid")),
@@ -594,7 +600,7 @@ class GitLabClient:
             400: f"GitLab rejected the schedule; check that ref {ref!r} exists and the cron/time zone are valid",
         }):
             created = self._project_api().pipelineschedules.create({
-                "description": description, "ref": ref, "cron": cron, "cron_timezone": cron_timezone,
+                "description": self._scrub(description), "ref": ref, "cron": cron, "cron_timezone": cron_timezone,
                 "active": active,
             })
         return self._schedule(created.attributes, {})
@@ -610,6 +616,7 @@ class GitLabClient:
     def set_schedule_variable(self, schedule_id: int, key: str, value: str, *, exists: bool) -> None:
         with self._api(f"set variable {key} of pipeline schedule {schedule_id}"):
             variables = self._project_api().pipelineschedules.get(schedule_id, lazy=True).variables
+            value = self._scrub(value)
             if exists:
                 variables.update(key, {"value": value, "variable_type": "env_var"})
             else:

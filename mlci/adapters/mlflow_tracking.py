@@ -29,6 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 # mlci.adapters.mlflow imports mlflow only inside its functions: the cache lookup stays mlflow-free.
 from mlci.adapters.mlflow import fail_fast_requests, mlflow_errors, redact_uri, strip_url_credentials
 from mlci.errors import ExternalServiceError, UsageError
+from mlci.redact import redact_value
 
 SERVICE = "MLflow"
 FINGERPRINT_TAG = "mlci.fingerprint"
@@ -370,13 +371,13 @@ class MlflowTracking:
 
     def start_run(self, experiment_id: str, *, run_name: str | None, tags: Mapping[str, str]) -> str:
         with self._calling("create the run"):
-            run = self.client.create_run(experiment_id, run_name=run_name, tags=dict(tags))
+            run = self.client.create_run(experiment_id, run_name=redact_value(run_name), tags=redact_value(dict(tags)))
         return run.info.run_id
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         from mlflow.entities import RunTag
 
-        items = [RunTag(k, str(v)) for k, v in tags.items()]
+        items = [RunTag(k, redact_value(str(v))) for k, v in tags.items()]
         with self._calling("set tags"):
             for start in range(0, len(items), self.BATCH_TAGS_PARAMS):
                 self.client.log_batch(run_id, tags=items[start:start + self.BATCH_TAGS_PARAMS])
@@ -384,7 +385,7 @@ class MlflowTracking:
     def log_params(self, run_id: str, params: Mapping[str, str]) -> None:
         from mlflow.entities import Param
 
-        items = [Param(k, v) for k, v in params.items()]
+        items = [Param(k, redact_value(v)) for k, v in params.items()]
         with self._calling("log params"):
             for start in range(0, len(items), self.BATCH_TAGS_PARAMS):
                 self.client.log_batch(run_id, params=items[start:start + self.BATCH_TAGS_PARAMS])

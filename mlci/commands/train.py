@@ -143,10 +143,17 @@ def run(args, ctx) -> int:
         data_artifacts_max_bytes=settings.data_artifacts_max_bytes,
         registry_uri=settings.registry_uri,
     )
-    result = run_tracked(
-        request, tracking.MlflowTracking(target), child_tracking_uri=target.child_uri,
-        output=_stdout_writer(ctx.stdout), info=ctx.info, warn=ctx.warn,
-    )
+    from mlci.redact import LineRedactor, Redactor
+
+    # The command's own lines (MLflow prints "View run ... at: <tracking uri>") are redacted like ours.
+    passthrough = LineRedactor(_stdout_writer(ctx.stdout), Redactor.from_env(ctx.env))
+    try:
+        result = run_tracked(
+            request, tracking.MlflowTracking(target), child_tracking_uri=target.child_uri,
+            output=passthrough, info=ctx.info, warn=ctx.warn,
+        )
+    finally:
+        passthrough.flush()
     outcome = result.outcome
     write_outputs(run_id=result.run_id, experiment_id=result.experiment_id, status=outcome.status,
                   exit_code=outcome.exit_code, cache_hit=False, telemetry=result.telemetry,

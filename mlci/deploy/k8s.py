@@ -158,7 +158,11 @@ def render_context(spec: ManifestSpec) -> dict[str, Any]:
         "MLCI_SERVE_PORT": str(container_port),
     }
     if _is_remote(spec.tracking_uri):
-        pinned["MLFLOW_TRACKING_URI"] = str(spec.tracking_uri)
+        # Manifests are artifacts anyone in the project reads: credentials come from env-from-secret
+        # (MLFLOW_TRACKING_USERNAME/PASSWORD or MLFLOW_TRACKING_TOKEN), never from the URI.
+        from mlci.redact import credential_free_url
+
+        pinned["MLFLOW_TRACKING_URI"] = credential_free_url(str(spec.tracking_uri))
     # mlci's pinned values win over user env with the same name: the pod must serve this version.
     env_values = {**{str(k): str(v) for k, v in (s.get("env") or {}).items()}, **pinned}
     resources_cfg = s["resources"]
