@@ -505,7 +505,8 @@ class GitLabClient:
             return MergeRequestResult(int(created.iid), "created", created.web_url)
 
     # ------------------------------------------------------------ pipelines
-    def trigger_pipeline(self, ref: str, variables: dict[str, str], trigger_token: str) -> PipelineRef:
+    def trigger_pipeline(self, ref: str, variables: dict[str, str], trigger_token: str,
+                         token_variable: str = DEFAULT_TRIGGER_TOKEN_VARIABLE) -> PipelineRef:
         """POST /projects/:id/trigger/pipeline with form fields token, ref and variables[KEY]=VALUE."""
         if not trigger_token:
             raise ExternalServiceError(
@@ -517,9 +518,14 @@ class GitLabClient:
         register_secret(trigger_token)
         form = [("token", trigger_token), ("ref", ref)]
         form += [(f"variables[{key}]", self._scrub(str(value))) for key, value in variables.items()]
+        rejected = (f"the pipeline trigger token in {token_variable} was rejected: it is wrong, revoked or not a "
+                    "trigger token (create one under Settings > CI/CD > Pipeline trigger tokens and store it as "
+                    f"a masked CI/CD variable {token_variable})")
         with self._api(f"trigger a pipeline on {ref!r}", hints={
-            404: f"the trigger token is wrong or revoked (Settings > CI/CD > Pipeline trigger tokens), or the "
-                 f"project {self.project_ref!r} does not exist on {self.server_url}",
+            401: rejected,
+            403: f"{rejected}; or its owner may not run pipelines on {ref!r} (a protected ref)",
+            404: f"the trigger token is wrong or revoked (check {token_variable} and Settings > CI/CD > Pipeline "
+                 f"trigger tokens), or the project {self.project_ref!r} does not exist on {self.server_url}",
             400: f"check that the ref {ref!r} exists and the pipeline has jobs for a trigger source",
         }):
             # Sent with the bare session: the trigger token authenticates, so the API token stays home.
