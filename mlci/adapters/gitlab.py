@@ -12,9 +12,11 @@ python-gitlab and requests are imported lazily: `mlci --help` must not pay for t
 from __future__ import annotations
 
 import contextlib
+import json
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -63,8 +65,54 @@ class Upload:
 @dataclass(frozen=True)
 class NoteResult:
     note_id: int
-    action: str  # "created" | "updated" | "unchanged"
+    action: str  # "created" | "updated" | "unchanged" | "newer-shown"
     url: str
+    pipeline_id: int | None = None  # the pipeline the note shows now
+
+
+_NOTE_META = re.compile(r"^<!-- mlci-report-meta (\{.*\}) -->$")
+
+
+@dataclass(frozen=True)
+class ReportNote:
+    """mlci's note as GitLab holds it: the marker line, a hidden meta line, the report."""
+
+    note_id: int
+    body: str
+    pipeline_id: int | None = None
+    uploads: dict[str, str] = field(default_factory=dict)  # content digest -> upload URL
+
+    @classmethod
+    def parse(cls, note_id: int, body: str) -> ReportNote:
+        lines = body.split("\n", 2)
+        meta: dict = {}
+        if len(lines) > 1 and (found := _NOTE_META.match(lines[1].strip())):
+            try:
+                meta = json.loads(found.group(1))
+            except ValueError:
+                meta = {}
+        pipeline = meta.get("pipeline")
+        uploads = meta.get("uploads")
+        return cls(int(note_id), body, int(pipeline) if isinstance(pipeline, int) else None,
+                   {str(k): str(v) for k, v in uploads.items()} if isinstance(uploads, dict) else {})
+
+    @staticmethod
+    def compose(marker: str, body: str, pipeline_id: int | None, uploads: Mapping[str, str]) -> str:
+        if body.startswith(marker):
+            body = body[len(marker):].lstrip("\n")
+        meta = json.dumps({"pipeline": pipeline_id, "uploads": dict(sorted(uploads.items()))},
+                          separators=(",", ":")).replace(">", "\\u003e")  # never closes the comment early
+        return f"{marker}\n<!-- mlci-report-meta {meta} -->\n{body}"
+
+    def newer_than(self, pipeline_id: int | None) -> bool:
+        """The note shows a later pipeline than `pipeline_id` (GitLab numbers pipelines in creation order)."""
+        return self.pipeline_id is not None and pipeline_id is not None and self.pipeline_id > pipeline_id
+
+
+def _checked_iid(mr_iid: int | str) -> int:
+    if not str(mr_iid).strip().isdigit():
+        raise ConfigError(f"merge request iid must be a number, got {mr_iid!r}")
+    return int(mr_iid)
 
 
 @dataclass(frozen=True)
@@ -217,6 +265,7 @@ class GitLabClient:
         self._gl = None
         self._project = None
         self._project_info: dict | None = None
+        self._user: dict | None = None
 
     # ------------------------------------------------------------ construction
     @classmethod
@@ -402,43 +451,94 @@ class GitLabClient:
         alt = str(data.get("alt") or path.stem).replace("[", "").replace("]", "")
         return Upload(url=url, markdown=f"![{alt}]({url})", full_path=full_path)
 
-    def upsert_mr_note(self, mr_iid: int | str, key: str, body: str) -> NoteResult:
+    def current_user(self) -> dict:
+        """GET /user: who the token acts as (a project access token has a bot user of its own)."""
+        if self._user is None:
+            with self._api("read the token's user (GET /user)"):
+                gl = self._client()
+                gl.auth()
+                self._user = dict(gl.user.attributes)
+        return self._user
+
+    def _owned(self, note, marker: str) -> bool:
+        """mlci's note: not a system note, the marker on its first line, written by the token's user.
+
+        A person quoting the marker, or pasting a whole report, is never taken for mlci (and GitLab
+        would refuse the edit anyway, 403)."""
+        attrs = note.attributes
+        body = attrs.get("body") or ""
+        if attrs.get("system") or body.split("\n", 1)[0].strip() != marker:
+            return False
+        author = attrs.get("author") or {}
+        return author.get("id") == self.current_user().get("id")  # asked only once a marker shows up
+
+    def report_notes(self, mr, key: str) -> list[ReportNote]:
+        """mlci's notes for `key` on a merge request (normally one), oldest first, every page."""
+        marker = note_marker(key)
+        return [ReportNote.parse(note.id, note.attributes.get("body") or "")
+                for note in mr.notes.list(iterator=True, per_page=PAGE_SIZE, sort="asc", order_by="created_at")
+                if self._owned(note, marker)]
+
+    def find_report_note(self, mr_iid: int | str, key: str) -> ReportNote | None:
+        iid = _checked_iid(mr_iid)
+        with self._api(f"merge request !{iid} note", hints={404: self._hint_for(404, f"the merge request iid !{iid}")}):
+            notes = self.report_notes(self._project_api().mergerequests.get(iid, lazy=True), key)
+        return notes[0] if notes else None
+
+    def upsert_mr_note(self, mr_iid: int | str, key: str, body: str, *, pipeline_id: int | None = None,
+                       uploads: Mapping[str, str] | None = None) -> NoteResult:
         """Create mlci's note for `key` on the merge request, or update it in place.
 
-        All pages of notes are searched (oldest first, so the search stops early);
-        system notes are skipped. Re-running with the same body changes nothing.
+        The note records the pipeline it came from (`pipeline_id`) and the uploads it links
+        (content digest -> URL). A report from an older pipeline than the one the note shows leaves
+        it alone (action "newer-shown"); an identical body is not written again ("unchanged").
+        Concurrent first posts are settled to one note, holding the newest pipeline's report.
         """
-        if not str(mr_iid).strip().isdigit():
-            raise ConfigError(f"merge request iid must be a number, got {mr_iid!r}")
+        iid = _checked_iid(mr_iid)
         marker = note_marker(key)
-        body = self._scrub(body)
-        full_body = body if marker in body else f"{marker}\n{body}"
-        action_name = f"merge request !{mr_iid} note"
-        with self._api(action_name, hints={404: self._hint_for(404, f"the merge request iid !{mr_iid}")}):
-            mr = self._project_api().mergerequests.get(int(mr_iid))
-            existing = None
-            for note in mr.notes.list(iterator=True, per_page=PAGE_SIZE, sort="asc", order_by="created_at"):
-                if not note.attributes.get("system") and marker in (note.attributes.get("body") or ""):
-                    existing = note
-                    break
-            if existing is None:
-                retries_before = self._attempts.retries
+        full_body = ReportNote.compose(marker, self._scrub(body), pipeline_id, uploads or {})
+        with self._api(f"merge request !{iid} note", hints={404: self._hint_for(404, f"the merge request iid !{iid}")}):
+            mr = self._project_api().mergerequests.get(iid)
+            existing = self.report_notes(mr, key)
+            shown = existing[0] if existing else None
+            if shown is not None and shown.newer_than(pipeline_id):
+                return NoteResult(shown.note_id, "newer-shown", f"{mr.web_url}#note_{shown.note_id}",
+                                  shown.pipeline_id)
+            if shown is not None and shown.body == full_body:
+                return NoteResult(shown.note_id, "unchanged", f"{mr.web_url}#note_{shown.note_id}", pipeline_id)
+            if shown is None:
                 created = mr.notes.create({"body": full_body})
-                if self._attempts.retries > retries_before:
-                    self._drop_duplicate_notes(mr, marker, keep=created.id)
-                return NoteResult(int(created.id), "created", f"{mr.web_url}#note_{created.id}")
-            if existing.body == full_body:
-                return NoteResult(int(existing.id), "unchanged", f"{mr.web_url}#note_{existing.id}")
-            mr.notes.update(existing.id, {"body": full_body})
-            return NoteResult(int(existing.id), "updated", f"{mr.web_url}#note_{existing.id}")
+                note_id, action = int(created.id), "created"
+            else:
+                mr.notes.update(shown.note_id, {"body": full_body})
+                note_id, action = shown.note_id, "updated"
+            # Another job may have written at the same time (a retried POST, two pipelines at once).
+            settled = self._settle(mr, key, note_id, full_body, pipeline_id)
+        if settled.newer_than(pipeline_id):
+            action = "newer-shown"  # a newer pipeline's report arrived meanwhile and stays
+        return NoteResult(settled.note_id, action, f"{mr.web_url}#note_{settled.note_id}", settled.pipeline_id)
 
-    @staticmethod
-    def _drop_duplicate_notes(mr, marker: str, *, keep: int) -> None:
-        """A retried POST whose first attempt did land leaves two notes; keep one."""
-        for note in mr.notes.list(iterator=True, per_page=PAGE_SIZE, sort="asc", order_by="created_at"):
-            attrs = note.attributes
-            if note.id != keep and not attrs.get("system") and marker in (attrs.get("body") or ""):
-                mr.notes.delete(note.id)
+    def _settle(self, mr, key: str, note_id: int, full_body: str, pipeline_id: int | None) -> ReportNote:
+        """Leave exactly one note, the first one, showing the newest pipeline's report."""
+        import gitlab
+
+        ours = ReportNote.parse(note_id, full_body)
+        notes = self.report_notes(mr, key)
+        if not notes:
+            return ours
+        keeper = notes[0]
+        # Ours as written counts too: an older pipeline's write may have landed on top of it.
+        newest = max([*notes, ours], key=lambda n: (n.pipeline_id or 0, n.body == full_body))
+        if newest.body != keeper.body:
+            mr.notes.update(keeper.note_id, {"body": newest.body})
+            keeper = ReportNote.parse(keeper.note_id, newest.body)
+        for extra in notes[1:]:
+            try:
+                mr.notes.delete(extra.note_id)
+            except gitlab.exceptions.GitlabDeleteError as exc:
+                if exc.response_code != 404:  # the other job deleted it first
+                    raise
+        return keeper
 
     # ------------------------------------------------------------ branches and merge requests
     def create_branch(self, branch: str, ref: str) -> None:
