@@ -135,12 +135,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 @contextlib.contextmanager
 def redacted_std_streams():
     """Every byte this process prints passes mlci's redaction, also what libraries log and tracebacks."""
-    from mlci.redact import Redactor, RedactingTextStream
+    from mlci.redact import RedactingTextStream
 
-    redactor = Redactor.from_env()
     saved = sys.stdout, sys.stderr
-    sys.stdout = RedactingTextStream(saved[0], redactor)
-    sys.stderr = RedactingTextStream(saved[1], redactor)
+    sys.stdout = RedactingTextStream(saved[0])
+    sys.stderr = RedactingTextStream(saved[1])
     try:
         yield
     finally:

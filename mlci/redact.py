@@ -71,6 +71,7 @@ _TOKEN_SHAPES = re.compile(
 
 _registered: set[str] = set()
 _registered_lock = threading.Lock()
+_generation = 0  # bumped on every registration, so cached redactors notice
 
 
 def is_secret_name(name: str) -> bool:
@@ -92,8 +93,32 @@ def secret_names(env: Mapping[str, str]) -> list[str]:
 
 def register_secret(*values: str | None) -> None:
     """Mask these values from now on in this process (a token read from a configurable variable)."""
-    with _registered_lock:
-        _registered.update(v for v in values if v and len(v) >= MIN_SECRET_LENGTH)
+    global _generation
+    new = {v for v in values if v and len(v) >= MIN_SECRET_LENGTH} - _registered
+    if new:
+        with _registered_lock:
+            _registered.update(new)
+            _generation += 1
+
+
+def register_secret_variables(names: Iterable[str], env: Mapping[str, str] | None = None) -> None:
+    """Mask the values of these variables, whatever they are called (e.g. named by mlci.yml as a credential)."""
+    env = os.environ if env is None else env
+    for name in names:
+        if name and env.get(name):
+            register_secret(*_pieces(env[name]))
+
+
+_current: tuple[tuple, Redactor] | None = None
+
+
+def current_redactor() -> Redactor:
+    """The redactor for this process's environment and every value registered so far (cached)."""
+    global _current
+    key = (_generation, hash(frozenset(os.environ.items())))
+    if _current is None or _current[0] != key:
+        _current = (key, Redactor.from_env())
+    return _current[1]
 
 
 def secret_values(env: Mapping[str, str] | None = None) -> list[str]:
@@ -182,8 +207,7 @@ def redact(text: str, extra: list[str] | None = None, env: Mapping[str, str] | N
 
 def redact_value(value):
     """A JSON-like structure with every string redacted (tags, payloads, audit records)."""
-    redactor = Redactor.from_env()
-    return _walk(value, redactor)
+    return _walk(value, current_redactor())
 
 
 def _walk(value, redactor: Redactor):
@@ -217,10 +241,10 @@ class LineRedactor:
     line waits for its end, `flush()`, or `max_pending` bytes.
     """
 
-    def __init__(self, sink: Callable[[bytes], None], redactor: Redactor | None = None, *,
+    def __init__(self, sink: Callable[[bytes], None], redactor: Callable[[str], str] | None = None, *,
                  max_pending: int = 64 * 1024):
         self.sink = sink
-        self.redactor = redactor or Redactor.from_env()
+        self.redactor = redactor or _Current()
         self.max_pending = max_pending
         self._pending = b""
         self._lock = threading.Lock()
@@ -248,13 +272,22 @@ class LineRedactor:
                 self.sink(self._clean(data))
 
 
+class _Current:
+    """Stands for current_redactor(), looked up at each use: secrets registered later count too."""
+
+    def __call__(self, text: str) -> str:
+        return current_redactor()(text)
+
+
 class RedactingTextStream:
     """A text stream (sys.stdout/sys.stderr) that redacts whole lines before they reach `wrapped`.
 
-    `.buffer` takes bytes the same way (the training passthrough writes there).
+    `.buffer` takes bytes the same way (the training passthrough writes there). Without a fixed
+    `redactor`, it follows current_redactor().
     """
 
-    def __init__(self, wrapped, redactor: Redactor):
+    def __init__(self, wrapped, redactor: Redactor | None = None):
+        redactor = redactor or _Current()
         self._wrapped = wrapped
         self._redactor = redactor
         self._pending = ""
@@ -286,7 +319,7 @@ class RedactingTextStream:
 
 
 class _RedactingBuffer:
-    def __init__(self, raw, redactor: Redactor, text_stream: RedactingTextStream):
+    def __init__(self, raw, redactor, text_stream: RedactingTextStream):
         self._raw = raw
         self._text = text_stream
         self._lines = LineRedactor(raw.write, redactor)

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
 from mlci.adapters.ci_env import CiEnv, read_ci_env
 from mlci.errors import ConfigError, ExternalServiceError
 from mlci.redact import credential_free_url, redact_patterns, redact_value

@@ -72,6 +72,16 @@ class Config:
     def error(self, path: tuple, message: str, *, hint: str | None = None) -> ConfigError:
         return ConfigError(message, location=self.where(path), hint=hint)
 
+    def secret_variables(self) -> list[str]:
+        """Variables this config names as credentials, whatever they are called (their values get masked)."""
+        names = [self.get("gitlab", "token-variable") or "MLCI_GITLAB_TOKEN",
+                 self.get("gitlab", "trigger-token-variable") or "MLCI_TRIGGER_TOKEN"]
+        for webhook in self.get("retrain", "notify", default=[]) or []:
+            if isinstance(webhook, dict):
+                names.append(webhook.get("url-variable") or "")
+                names.extend(str(v) for v in (webhook.get("headers") or {}).values())
+        return [name for name in names if name]
+
 
 def _defaults(schema: dict) -> Any:
     if schema.get("type") == "object" or "properties" in schema:

@@ -18,11 +18,11 @@ ARTIFACT_VERSION = 1
 
 
 def atomic_write(path: str | os.PathLike, data: str | bytes, *, mode: int = 0o644) -> Path:
-    from mlci.redact import Redactor
+    from mlci.redact import current_redactor
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = Redactor.from_env().data(data)
+    data = current_redactor().data(data)
     raw = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -166,7 +166,7 @@ def test_redacting_text_stream_masks_text_and_bytes_written_through_it():
     stream = RedactingTextStream(text, Redactor([SECRET]))
     print(f"a {SECRET}", file=stream)
     stream.buffer.write(f"b {SECRET}\n".encode())
-    stream.write(f"c http://u:pw123456@h/")
+    stream.write("c http://u:pw123456@h/")
     stream.flush()
     stream.buffer.flush()
     out = raw.getvalue().decode()
