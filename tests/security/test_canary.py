@@ -137,7 +137,7 @@ class _WebhookReceiver(BaseHTTPRequestHandler):
 
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
-        _WebhookReceiver.bodies.append(self.rfile.read(length) + self.path.encode())
+        _WebhookReceiver.bodies.append(self.rfile.read(length))  # the URL (with its token) is the address
         self.send_response(204)
         self.end_headers()
 
