@@ -59,10 +59,6 @@ class Document:
         return deepest_mark(self.marks, path) or self.marks.get((), Location(self.file, 1, 1))
 
 
-class _GitLabLoader(yaml.SafeLoader):
-    """SafeLoader that composes `!reference` sequences instead of rejecting the tag."""
-
-
 Interpolator = Callable[[str, Location], Any]
 _COLLECTION_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 
@@ -136,19 +132,11 @@ class SourceFile:
         return Document(data, self.path, builder.marks)
 
 
-def _yaml_error(exc: yaml.YAMLError, file: str) -> ConfigError:
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    location = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else file
-    problem = getattr(exc, "problem", None) or str(exc)
-    return ConfigError(f"invalid YAML: {problem}", location=location)
-
-
 def parse_source(text: str, file: str) -> SourceFile:
     """Split a CI file into header and body nodes. A first document holding only `spec:` is the header."""
-    try:
-        nodes = list(yaml.compose_all(text, Loader=_GitLabLoader))
-    except yaml.YAMLError as exc:
-        raise _yaml_error(exc, file) from None
+    from mlci.config.yamlload import PIPELINE_LIMITS, compose_all
+
+    nodes = compose_all(text, file, limits=PIPELINE_LIMITS, tags=("!reference",))
     header = None
     if len(nodes) >= 2:
         first = nodes[0]
