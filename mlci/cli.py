@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "deploy": ("mlci.commands.deploy", "promote a blessed model version to an environment"),
     "smoke-test": ("mlci.commands.smoke_test", "call a served model and check answers and latency"),
     "rollback": ("mlci.commands.rollback", "re-point an environment to an earlier model version"),
+    "undeploy": ("mlci.commands.undeploy", "stop the local model server mlci started for an environment"),
     "schedule": ("mlci.commands.schedule", "keep GitLab pipeline schedules in sync with mlci.yml"),
     "trigger": ("mlci.commands.trigger", "start a retraining pipeline through the GitLab API"),
     "retrain": ("mlci.commands.retrain", "decide whether to retrain, and conclude a retraining run"),

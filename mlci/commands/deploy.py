@@ -26,6 +26,13 @@ def run(args, ctx) -> int:
     settings = load_settings(config)
     model = wiring.model_name(config)
     ci = wiring.ci_env(ctx)
+    if not (args.version or "").strip() and not ctx.env.get("MLCI_MODEL_VERSION", "").strip():
+        try:
+            wiring.refuse_after_failed_gate(ctx.out_dir, model)
+        except PromotionRefused as exc:
+            write_json(ctx.out_path(f"deploy-{args.to}.json"),
+                       wiring.refused_log("deploy", model, args.to, exc.message, ci))
+            raise
     log_path = ctx.out_path(f"deploy-{args.to}.json")
     registry = wiring.registry_for(config, ci)
     try:
