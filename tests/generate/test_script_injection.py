@@ -4,6 +4,7 @@ string input a job reads at run time: no value becomes shell code."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import yaml
@@ -13,7 +14,7 @@ from tests.security.injection import PAYLOADS, recorded, stubs
 
 @pytest.mark.slow
 @pytest.mark.parametrize("payload", ["everything", "newline", "double quotes"])
-def test_template_scripts_never_run_a_payload_from_any_input(ci_project, manifests, tmp_path, payload):
+def test_template_scripts_never_run_a_payload_from_any_input(ci_project, manifests, tmp_path, payload, monkeypatch):
     """Every string input a job reads at run time gets a payload with its own marker; all jobs run."""
     pwned = tmp_path / "pwned"
     pwned.mkdir()
@@ -32,6 +33,7 @@ def test_template_scripts_never_run_a_payload_from_any_input(ci_project, manifes
     log = tmp_path / "calls.jsonl"
     stub_dir = stubs(tmp_path / "bin", log)
     variables = {"PATH": f"{stub_dir}:/usr/bin:/bin"}
+    monkeypatch.setenv("PATH", f"{stub_dir}:{os.environ['PATH']}")  # the shell jobs inherit it either way
 
     for source, jobs in (("push", ["mlci-data-check", "mlci-train", "mlci-gate", "mlci-deploy-staging",
                                    "mlci-smoke-test", "mlci-deploy-production", "mlci-rollback-production"]),

@@ -81,6 +81,7 @@ CASES = [
     Case("deploy", ("deploy", "--to", "staging")),
     Case("deploy failing", ("deploy", "--to", "production"), codes=(1,), env={"DEPLOY_FAIL": "1"}),
     Case("rollback nothing earlier", ("rollback", "--env", "staging"), codes=(1, 2)),
+    Case("undeploy, no local server", ("undeploy", "--env", "staging"), codes=(2,)),
     Case("smoke-test unreachable", ("smoke-test", "--payload", "payload.json", "--url",
                                     f"http://probe:{CANARY['uri_password']}@127.0.0.1:9", "--wait", "1"),
          codes=(1, 3)),
