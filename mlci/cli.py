@@ -120,16 +120,16 @@ def drop_empty_option_values(argv: list[str], parser: argparse.ArgumentParser) -
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(argv)
-    argv = drop_empty_option_values(argv, parser)
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
-        return int(exc.code or 0)
-    if not args.command:
-        parser.print_help()
-        return EXIT_CONFIG
-    with redacted_std_streams():
+    with redacted_std_streams():  # argparse echoes values in its errors too
+        parser = build_parser(argv)
+        argv = drop_empty_option_values(argv, parser)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
+            return int(exc.code or 0)
+        if not args.command:
+            parser.print_help()
+            return EXIT_CONFIG
         return _run_command(args)
 
 
