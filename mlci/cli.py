@@ -9,6 +9,7 @@ heavy libraries are imported inside `run`, so `mlci --help` stays fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 from collections.abc import Sequence
@@ -33,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "deploy": ("mlci.commands.deploy", "promote a blessed model version to an environment"),
     "smoke-test": ("mlci.commands.smoke_test", "call a served model and check answers and latency"),
     "rollback": ("mlci.commands.rollback", "re-point an environment to an earlier model version"),
+    "undeploy": ("mlci.commands.undeploy", "stop the local model server mlci started for an environment"),
     "schedule": ("mlci.commands.schedule", "keep GitLab pipeline schedules in sync with mlci.yml"),
     "trigger": ("mlci.commands.trigger", "start a retraining pipeline through the GitLab API"),
     "retrain": ("mlci.commands.retrain", "decide whether to retrain, and conclude a retraining run"),
@@ -124,19 +126,41 @@ def drop_empty_option_values(argv: list[str], parser: argparse.ArgumentParser) -
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(argv)
-    argv = drop_empty_option_values(argv, parser)
+    with redacted_std_streams():  # argparse echoes values in its errors too
+        parser = build_parser(argv)
+        argv = drop_empty_option_values(argv, parser)
+        try:
+            args, unknown = parser.parse_known_args(argv)
+            if unknown:
+                # `mlci lint --bogus` shows lint's usage, not the top-level one.
+                owner = getattr(args, "_command_parser", None) or parser
+                owner.error(f"unrecognized arguments: {' '.join(unknown)}")
+        except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
+            return int(exc.code or 0)
+        if not args.command:
+            parser.print_help()
+            return EXIT_CONFIG
+        return _run_command(args)
+
+
+@contextlib.contextmanager
+def redacted_std_streams():
+    """Every byte this process prints passes mlci's redaction, also what libraries log and tracebacks."""
+    from mlci.redact import RedactingTextStream
+
+    saved = sys.stdout, sys.stderr
+    sys.stdout = RedactingTextStream(saved[0])
+    sys.stderr = RedactingTextStream(saved[1])
     try:
-        args, unknown = parser.parse_known_args(argv)
-        if unknown:
-            # `mlci lint --bogus` shows lint's usage, not the top-level one.
-            owner = getattr(args, "_command_parser", None) or parser
-            owner.error(f"unrecognized arguments: {' '.join(unknown)}")
-    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
-        return int(exc.code or 0)
-    if not args.command:
-        parser.print_help()
-        return EXIT_CONFIG
+        yield
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        sys.stdout, sys.stderr = saved
+
+
+def _run_command(args) -> int:
     ctx = Context.from_args(args)
     module = importlib.import_module(args._module)
     try:
@@ -169,6 +193,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as exc:
+        # A bug. The traceback goes through the redacting stderr, never raw.
+        import traceback
+
+        ctx.error(f"internal error ({type(exc).__name__}); please report it with the traceback below")
+        traceback.print_exc(file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -53,6 +53,9 @@ class Context:
                 flags=flags or {},
                 required=required,
             )
+            from mlci.redact import register_secret_variables
+
+            register_secret_variables(cfg.secret_variables(), self.env)
             if flags:
                 return cfg
             self._config = cfg

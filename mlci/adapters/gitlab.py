@@ -12,15 +12,17 @@ python-gitlab and requests are imported lazily: `mlci --help` must not pay for t
 from __future__ import annotations
 
 import contextlib
+import json
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from mlci.errors import ConfigError, ExternalServiceError
-from mlci.redact import redact
+from mlci.redact import Redactor, register_secret
 
 SERVICE = "GitLab"
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -68,8 +70,54 @@ class Upload:
 @dataclass(frozen=True)
 class NoteResult:
     note_id: int
-    action: str  # "created" | "updated" | "unchanged"
+    action: str  # "created" | "updated" | "unchanged" | "newer-shown"
     url: str
+    pipeline_id: int | None = None  # the pipeline the note shows now
+
+
+_NOTE_META = re.compile(r"^<!-- mlci-report-meta (\{.*\}) -->$")
+
+
+@dataclass(frozen=True)
+class ReportNote:
+    """mlci's note as GitLab holds it: the marker line, a hidden meta line, the report."""
+
+    note_id: int
+    body: str
+    pipeline_id: int | None = None
+    uploads: dict[str, str] = field(default_factory=dict)  # content digest -> upload URL
+
+    @classmethod
+    def parse(cls, note_id: int, body: str) -> ReportNote:
+        lines = body.split("\n", 2)
+        meta: dict = {}
+        if len(lines) > 1 and (found := _NOTE_META.match(lines[1].strip())):
+            try:
+                meta = json.loads(found.group(1))
+            except ValueError:
+                meta = {}
+        pipeline = meta.get("pipeline")
+        uploads = meta.get("uploads")
+        return cls(int(note_id), body, int(pipeline) if isinstance(pipeline, int) else None,
+                   {str(k): str(v) for k, v in uploads.items()} if isinstance(uploads, dict) else {})
+
+    @staticmethod
+    def compose(marker: str, body: str, pipeline_id: int | None, uploads: Mapping[str, str]) -> str:
+        if body.startswith(marker):
+            body = body[len(marker):].lstrip("\n")
+        meta = json.dumps({"pipeline": pipeline_id, "uploads": dict(sorted(uploads.items()))},
+                          separators=(",", ":")).replace(">", "\\u003e")  # never closes the comment early
+        return f"{marker}\n<!-- mlci-report-meta {meta} -->\n{body}"
+
+    def newer_than(self, pipeline_id: int | None) -> bool:
+        """The note shows a later pipeline than `pipeline_id` (GitLab numbers pipelines in creation order)."""
+        return self.pipeline_id is not None and pipeline_id is not None and self.pipeline_id > pipeline_id
+
+
+def _checked_iid(mr_iid: int | str) -> int:
+    if not str(mr_iid).strip().isdigit():
+        raise ConfigError(f"merge request iid must be a number, got {mr_iid!r}")
+    return int(mr_iid)
 
 
 @dataclass(frozen=True)
@@ -219,6 +267,8 @@ class GitLabClient:
         self.token_variable = token_variable
         self._token = token
         self._secrets = [s for s in (token, *secrets) if s]
+        # Whatever variable the token came from, it is masked in everything this process writes.
+        register_secret(*self._secrets)
         self._timeout = timeout
         self._max_retries = max(0, int(max_retries))
         self._backoff = float(backoff)
@@ -227,6 +277,7 @@ class GitLabClient:
         self._gl = None
         self._project = None
         self._project_info: dict | None = None
+        self._user: dict | None = None
 
     # ------------------------------------------------------------ construction
     @classmethod
@@ -311,7 +362,7 @@ class GitLabClient:
         return self._project
 
     def _scrub(self, text: str) -> str:
-        return redact(text, extra=self._secrets, env={})
+        return Redactor.from_env(extra=self._secrets)(text)
 
     def _hint_for(self, status: int, action: str) -> str:
         if status == 401:
@@ -412,42 +463,94 @@ class GitLabClient:
         alt = str(data.get("alt") or path.stem).replace("[", "").replace("]", "")
         return Upload(url=url, markdown=f"![{alt}]({url})", full_path=full_path)
 
-    def upsert_mr_note(self, mr_iid: int | str, key: str, body: str) -> NoteResult:
+    def current_user(self) -> dict:
+        """GET /user: who the token acts as (a project access token has a bot user of its own)."""
+        if self._user is None:
+            with self._api("read the token's user (GET /user)"):
+                gl = self._client()
+                gl.auth()
+                self._user = dict(gl.user.attributes)
+        return self._user
+
+    def _owned(self, note, marker: str) -> bool:
+        """mlci's note: not a system note, the marker on its first line, written by the token's user.
+
+        A person quoting the marker, or pasting a whole report, is never taken for mlci (and GitLab
+        would refuse the edit anyway, 403)."""
+        attrs = note.attributes
+        body = attrs.get("body") or ""
+        if attrs.get("system") or body.split("\n", 1)[0].strip() != marker:
+            return False
+        author = attrs.get("author") or {}
+        return author.get("id") == self.current_user().get("id")  # asked only once a marker shows up
+
+    def report_notes(self, mr, key: str) -> list[ReportNote]:
+        """mlci's notes for `key` on a merge request (normally one), oldest first, every page."""
+        marker = note_marker(key)
+        return [ReportNote.parse(note.id, note.attributes.get("body") or "")
+                for note in mr.notes.list(iterator=True, per_page=PAGE_SIZE, sort="asc", order_by="created_at")
+                if self._owned(note, marker)]
+
+    def find_report_note(self, mr_iid: int | str, key: str) -> ReportNote | None:
+        iid = _checked_iid(mr_iid)
+        with self._api(f"merge request !{iid} note", hints={404: self._hint_for(404, f"the merge request iid !{iid}")}):
+            notes = self.report_notes(self._project_api().mergerequests.get(iid, lazy=True), key)
+        return notes[0] if notes else None
+
+    def upsert_mr_note(self, mr_iid: int | str, key: str, body: str, *, pipeline_id: int | None = None,
+                       uploads: Mapping[str, str] | None = None) -> NoteResult:
         """Create mlci's note for `key` on the merge request, or update it in place.
 
-        All pages of notes are searched (oldest first, so the search stops early);
-        system notes are skipped. Re-running with the same body changes nothing.
+        The note records the pipeline it came from (`pipeline_id`) and the uploads it links
+        (content digest -> URL). A report from an older pipeline than the one the note shows leaves
+        it alone (action "newer-shown"); an identical body is not written again ("unchanged").
+        Concurrent first posts are settled to one note, holding the newest pipeline's report.
         """
-        if not str(mr_iid).strip().isdigit():
-            raise ConfigError(f"merge request iid must be a number, got {mr_iid!r}")
+        iid = _checked_iid(mr_iid)
         marker = note_marker(key)
-        full_body = body if marker in body else f"{marker}\n{body}"
-        action_name = f"merge request !{mr_iid} note"
-        with self._api(action_name, hints={404: self._hint_for(404, f"the merge request iid !{mr_iid}")}):
-            mr = self._project_api().mergerequests.get(int(mr_iid))
-            existing = None
-            for note in mr.notes.list(iterator=True, per_page=PAGE_SIZE, sort="asc", order_by="created_at"):
-                if not note.attributes.get("system") and marker in (note.attributes.get("body") or ""):
-                    existing = note
-                    break
-            if existing is None:
-                retries_before = self._attempts.retries
+        full_body = ReportNote.compose(marker, self._scrub(body), pipeline_id, uploads or {})
+        with self._api(f"merge request !{iid} note", hints={404: self._hint_for(404, f"the merge request iid !{iid}")}):
+            mr = self._project_api().mergerequests.get(iid)
+            existing = self.report_notes(mr, key)
+            shown = existing[0] if existing else None
+            if shown is not None and shown.newer_than(pipeline_id):
+                return NoteResult(shown.note_id, "newer-shown", f"{mr.web_url}#note_{shown.note_id}",
+                                  shown.pipeline_id)
+            if shown is not None and shown.body == full_body:
+                return NoteResult(shown.note_id, "unchanged", f"{mr.web_url}#note_{shown.note_id}", pipeline_id)
+            if shown is None:
                 created = mr.notes.create({"body": full_body})
-                if self._attempts.retries > retries_before:
-                    self._drop_duplicate_notes(mr, marker, keep=created.id)
-                return NoteResult(int(created.id), "created", f"{mr.web_url}#note_{created.id}")
-            if existing.body == full_body:
-                return NoteResult(int(existing.id), "unchanged", f"{mr.web_url}#note_{existing.id}")
-            mr.notes.update(existing.id, {"body": full_body})
-            return NoteResult(int(existing.id), "updated", f"{mr.web_url}#note_{existing.id}")
+                note_id, action = int(created.id), "created"
+            else:
+                mr.notes.update(shown.note_id, {"body": full_body})
+                note_id, action = shown.note_id, "updated"
+            # Another job may have written at the same time (a retried POST, two pipelines at once).
+            settled = self._settle(mr, key, note_id, full_body, pipeline_id)
+        if settled.newer_than(pipeline_id):
+            action = "newer-shown"  # a newer pipeline's report arrived meanwhile and stays
+        return NoteResult(settled.note_id, action, f"{mr.web_url}#note_{settled.note_id}", settled.pipeline_id)
 
-    @staticmethod
-    def _drop_duplicate_notes(mr, marker: str, *, keep: int) -> None:
-        """A retried POST whose first attempt did land leaves two notes; keep one."""
-        for note in mr.notes.list(iterator=True, per_page=PAGE_SIZE, sort="asc", order_by="created_at"):
-            attrs = note.attributes
-            if note.id != keep and not attrs.get("system") and marker in (attrs.get("body") or ""):
-                mr.notes.delete(note.id)
+    def _settle(self, mr, key: str, note_id: int, full_body: str, pipeline_id: int | None) -> ReportNote:
+        """Leave exactly one note, the first one, showing the newest pipeline's report."""
+        import gitlab
+
+        ours = ReportNote.parse(note_id, full_body)
+        notes = self.report_notes(mr, key)
+        if not notes:
+            return ours
+        keeper = notes[0]
+        # Ours as written counts too: an older pipeline's write may have landed on top of it.
+        newest = max([*notes, ours], key=lambda n: (n.pipeline_id or 0, n.body == full_body))
+        if newest.body != keeper.body:
+            mr.notes.update(keeper.note_id, {"body": newest.body})
+            keeper = ReportNote.parse(keeper.note_id, newest.body)
+        for extra in notes[1:]:
+            try:
+                mr.notes.delete(extra.note_id)
+            except gitlab.exceptions.GitlabDeleteError as exc:
+                if exc.response_code != 404:  # the other job deleted it first
+                    raise
+        return keeper
 
     # ------------------------------------------------------------ branches and merge requests
     def create_branch(self, branch: str, ref: str) -> None:
@@ -477,6 +580,7 @@ class GitLabClient:
         import gitlab
 
         marker = merge_request_marker(key)
+        title, description = self._scrub(title), self._scrub(description)
         full_description = description if marker in description else f"{description.rstrip()}\n\n{marker}\n"
         with self._api(f"merge request {source_branch} -> {target_branch}", hints={
             409: "an open merge request without mlci's marker already uses this source branch; close it or "
@@ -550,7 +654,8 @@ class GitLabClient:
             return IncidentResult(int(existing.iid), "commented", web_url)
 
     # ------------------------------------------------------------ pipelines
-    def trigger_pipeline(self, ref: str, variables: dict[str, str], trigger_token: str) -> PipelineRef:
+    def trigger_pipeline(self, ref: str, variables: dict[str, str], trigger_token: str,
+                         token_variable: str = DEFAULT_TRIGGER_TOKEN_VARIABLE) -> PipelineRef:
         """POST /projects/:id/trigger/pipeline with form fields token, ref and variables[KEY]=VALUE."""
         if not trigger_token:
             raise ExternalServiceError(
@@ -559,11 +664,17 @@ class GitLabClient:
                      f"{DEFAULT_TRIGGER_TOKEN_VARIABLE}",
             )
         self._secrets.append(trigger_token)
+        register_secret(trigger_token)
         form = [("token", trigger_token), ("ref", ref)]
-        form += [(f"variables[{key}]", str(value)) for key, value in variables.items()]
+        form += [(f"variables[{key}]", self._scrub(str(value))) for key, value in variables.items()]
+        rejected = (f"the pipeline trigger token in {token_variable} was rejected: it is wrong, revoked or not a "
+                    "trigger token (create one under Settings > CI/CD > Pipeline trigger tokens and store it as "
+                    f"a masked CI/CD variable {token_variable})")
         with self._api(f"trigger a pipeline on {ref!r}", hints={
-            404: f"the trigger token is wrong or revoked (Settings > CI/CD > Pipeline trigger tokens), or the "
-                 f"project {self.project_ref!r} does not exist on {self.server_url}",
+            401: rejected,
+            403: f"{rejected}; or its owner may not run pipelines on {ref!r} (a protected ref)",
+            404: f"the trigger token is wrong or revoked (check {token_variable} and Settings > CI/CD > Pipeline "
+                 f"trigger tokens), or the project {self.project_ref!r} does not exist on {self.server_url}",
             400: f"check that the ref {ref!r} exists and the pipeline has jobs for a trigger source",
         }):
             # Sent with the bare session: the trigger token authenticates, so the API token stays home.
@@ -591,14 +702,15 @@ class GitLabClient:
         }):
             pipeline = self._project_api().pipelines.create({
                 "ref": ref,
-                "variables": [{"key": k, "value": str(v), "variable_type": "env_var"} for k, v in variables.items()],
+                "variables": [{"key": k, "value": self._scrub(str(v)), "variable_type": "env_var"}
+                              for k, v in variables.items()],
             })
         return PipelineRef(int(pipeline.id), str(pipeline.attributes.get("web_url") or ""))
 
     def ci_lint(self, content: str) -> dict:
         """Validate CI YAML with the project's /ci/lint (includes resolved in the project's context)."""
         with self._api("CI lint"):
-            result = self._project_api().ci_lint.create({"content": content})
+            result = self._project_api().ci_lint.create({"content": self._scrub(content)})
         attrs = result.attributes
         return {
             "valid": bool(attrs.get("valid")),
@@ -643,7 +755,7 @@ class GitLabClient:
             400: f"GitLab rejected the schedule; check that ref {ref!r} exists and the cron/time zone are valid",
         }):
             created = self._project_api().pipelineschedules.create({
-                "description": description, "ref": ref, "cron": cron, "cron_timezone": cron_timezone,
+                "description": self._scrub(description), "ref": ref, "cron": cron, "cron_timezone": cron_timezone,
                 "active": active,
             })
         return self._schedule(created.attributes, {})
@@ -659,6 +771,7 @@ class GitLabClient:
     def set_schedule_variable(self, schedule_id: int, key: str, value: str, *, exists: bool) -> None:
         with self._api(f"set variable {key} of pipeline schedule {schedule_id}"):
             variables = self._project_api().pipelineschedules.get(schedule_id, lazy=True).variables
+            value = self._scrub(value)
             if exists:
                 variables.update(key, {"value": value, "variable_type": "env_var"})
             else:

@@ -31,10 +31,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 from mlci.adapters.ci_env import CiEnv, read_ci_env
 from mlci.errors import ConfigError, ExternalServiceError
+from mlci.redact import credential_free_url, redact_patterns, redact_value
 
 if TYPE_CHECKING:
     from mlci.config import Config
@@ -135,17 +135,8 @@ class VersionInfo:
 
 
 def redact_uri(uri: str) -> str:
-    """The URI without user:password, safe to print."""
-    try:
-        parts = urlsplit(uri)
-    except ValueError:
-        return uri
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-        return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-    return uri
+    """The URI without user:password or credential query parameters, safe to print."""
+    return credential_free_url(uri)
 
 
 def is_gitlab_mlflow(uri: str) -> bool:
@@ -350,7 +341,8 @@ class Registry:
             kwargs = {"model_id": model_id} if model_id else {}
             with tracking_uri_scope(self.tracking_uri):
                 mv = self.client.create_model_version(
-                    model, source, run_id=run_id, tags={k: str(v) for k, v in lineage.items()}, **kwargs
+                    model, source, run_id=run_id, tags=redact_value({k: str(v) for k, v in lineage.items()}),
+                    **kwargs,
                 )
         return self.get_version(model, str(mv.version))
 
@@ -393,11 +385,11 @@ class Registry:
 
     def set_version_tag(self, model: str, version: str, key: str, value: str) -> None:
         with self._errors(f"tag version {version} of model {model!r}"):
-            self.client.set_model_version_tag(model, str(version), key, str(value))
+            self.client.set_model_version_tag(model, str(version), key, redact_value(str(value)))
 
     def set_description(self, model: str, version: str, text: str) -> None:
         with self._errors(f"describe version {version} of model {model!r}"):
-            self.client.update_model_version(model, str(version), description=text)
+            self.client.update_model_version(model, str(version), description=redact_value(text))
 
     # -- markers --------------------------------------------------------------
 
@@ -602,8 +594,8 @@ _URL_CREDENTIALS = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@]+@")
 
 
 def strip_url_credentials(text: str) -> str:
-    """Every scheme://user:password@ in free text (a server's or MLflow's message) without the user:password@."""
-    return _URL_CREDENTIALS.sub(r"\1", text)
+    """Free text (a server's or MLflow's message) without any scheme://user:password@ or other secret form."""
+    return redact_patterns(_URL_CREDENTIALS.sub(r"\1", text))
 
 
 def _short_message(exc: BaseException) -> str:

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 # mlci.adapters.mlflow imports mlflow only inside its functions: the cache lookup stays mlflow-free.
 from mlci.adapters.mlflow import fail_fast_requests, mlflow_errors, redact_uri, strip_url_credentials
 from mlci.errors import ExternalServiceError, UsageError
+from mlci.redact import redact_value
 
 SERVICE = "MLflow"
 FINGERPRINT_TAG = "mlci.fingerprint"
@@ -117,14 +118,25 @@ class RunRecord:
 # --------------------------------------------------------------------------
 
 def find_cached_run(target: TrackingTarget, experiment: str, fingerprint: str, *,
-                    env: Mapping[str, str] | None = None) -> RunRecord | None:
-    """The newest FINISHED, not deleted run of `experiment` tagged with `fingerprint`."""
+                    env: Mapping[str, str] | None = None, tag: str = FINGERPRINT_TAG) -> RunRecord | None:
+    """The newest FINISHED, not deleted run of `experiment` whose `tag` is `fingerprint`."""
     env = os.environ if env is None else env
     if target.kind == "sqlite":
-        return _sqlite_find(target, experiment, fingerprint, env)
+        return _sqlite_find(target, experiment, fingerprint, env, tag)
     if target.kind == "http":
-        return _RestClient(target, env).find_by_fingerprint(experiment, fingerprint)
-    return MlflowTracking(target).find_by_fingerprint(experiment, fingerprint)
+        return _RestClient(target, env).find_by_fingerprint(experiment, fingerprint, tag)
+    return MlflowTracking(target).find_by_fingerprint(experiment, fingerprint, tag)
+
+
+def recent_tagged_runs(target: TrackingTarget, experiment: str, tag: str, *, limit: int = 50,
+                       env: Mapping[str, str] | None = None) -> list[RunRecord]:
+    """The newest FINISHED runs of `experiment` that carry `tag` (for explaining a cache miss)."""
+    env = os.environ if env is None else env
+    if target.kind == "sqlite":
+        return _sqlite_recent(target, experiment, tag, limit, env)
+    if target.kind == "http":
+        return _RestClient(target, env).recent_with_tag(experiment, tag, limit)
+    return MlflowTracking(target).recent_with_tag(experiment, tag, limit)
 
 
 def mark_reused(target: TrackingTarget, run_id: str, pipeline_id: str, job_id: str, *,
@@ -161,25 +173,38 @@ def _sqlite(target: TrackingTarget, *, write: bool) -> Iterator[sqlite3.Connecti
         conn.close()
 
 
+def _sqlite_experiment(conn: sqlite3.Connection, experiment: str, env: Mapping[str, str]) -> Any:
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if not {"experiments", "runs", "tags"} <= tables:
+        return None  # created but never initialised by MLflow
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(experiments)")}
+    query = "SELECT experiment_id FROM experiments WHERE name = ? AND lifecycle_stage = 'active'"
+    args: list[Any] = [experiment]
+    if "workspace" in columns:  # MLflow 3 workspaces; the default one unless MLFLOW_WORKSPACE says otherwise
+        query += " AND workspace = ?"
+        args.append(env.get("MLFLOW_WORKSPACE") or "default")
+    row = conn.execute(query, args).fetchone()
+    return None if row is None else row[0]
+
+
+def _sqlite_records(conn: sqlite3.Connection, experiment_id: Any, rows) -> list[RunRecord]:
+    return [
+        RunRecord(run_id=run[0], experiment_id=str(experiment_id), status=run[1], start_time_ms=run[2],
+                  end_time_ms=run[3], run_name=run[4] or "",
+                  tags=dict(conn.execute("SELECT key, value FROM tags WHERE run_uuid = ?", (run[0],)).fetchall()))
+        for run in rows
+    ]
+
+
 def _sqlite_find(target: TrackingTarget, experiment: str, fingerprint: str,
-                 env: Mapping[str, str]) -> RunRecord | None:
+                 env: Mapping[str, str], tag: str = FINGERPRINT_TAG) -> RunRecord | None:
     if target.db_path is None or not target.db_path.is_file():
         return None  # no store yet: nothing was ever trained here
     with _sqlite(target, write=False) as conn:
-        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if not {"experiments", "runs", "tags"} <= tables:
-            return None  # created but never initialised by MLflow
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(experiments)")}
-        query = "SELECT experiment_id FROM experiments WHERE name = ? AND lifecycle_stage = 'active'"
-        args: list[Any] = [experiment]
-        if "workspace" in columns:  # MLflow 3 workspaces; the default one unless MLFLOW_WORKSPACE says otherwise
-            query += " AND workspace = ?"
-            args.append(env.get("MLFLOW_WORKSPACE") or "default")
-        row = conn.execute(query, args).fetchone()
-        if row is None:
+        experiment_id = _sqlite_experiment(conn, experiment, env)
+        if experiment_id is None:
             return None
-        experiment_id = row[0]
-        run = conn.execute(
+        rows = conn.execute(
             """
             SELECT r.run_uuid, r.status, r.start_time, r.end_time, r.name
             FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid AND t.key = ?
@@ -187,13 +212,30 @@ def _sqlite_find(target: TrackingTarget, experiment: str, fingerprint: str,
               AND r.lifecycle_stage = 'active'
             ORDER BY r.end_time DESC LIMIT 1
             """,
-            (FINGERPRINT_TAG, experiment_id, fingerprint),
-        ).fetchone()
-        if run is None:
-            return None
-        tags = dict(conn.execute("SELECT key, value FROM tags WHERE run_uuid = ?", (run[0],)).fetchall())
-    return RunRecord(run_id=run[0], experiment_id=str(experiment_id), status=run[1], start_time_ms=run[2],
-                     end_time_ms=run[3], run_name=run[4] or "", tags=tags)
+            (tag, experiment_id, fingerprint),
+        ).fetchall()
+        found = _sqlite_records(conn, experiment_id, rows)
+    return found[0] if found else None
+
+
+def _sqlite_recent(target: TrackingTarget, experiment: str, tag: str, limit: int,
+                   env: Mapping[str, str]) -> list[RunRecord]:
+    if target.db_path is None or not target.db_path.is_file():
+        return []
+    with _sqlite(target, write=False) as conn:
+        experiment_id = _sqlite_experiment(conn, experiment, env)
+        if experiment_id is None:
+            return []
+        rows = conn.execute(
+            """
+            SELECT r.run_uuid, r.status, r.start_time, r.end_time, r.name
+            FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid AND t.key = ?
+            WHERE r.experiment_id = ? AND r.status = 'FINISHED' AND r.lifecycle_stage = 'active'
+            ORDER BY r.end_time DESC LIMIT ?
+            """,
+            (tag, experiment_id, limit),
+        ).fetchall()
+        return _sqlite_records(conn, experiment_id, rows)
 
 
 def _sqlite_set_tag(target: TrackingTarget, run_id: str, key: str, value: str) -> None:
@@ -248,13 +290,24 @@ class _RestClient:
             return None
         return str(found["experiment"]["experiment_id"])
 
-    def find_by_fingerprint(self, experiment: str, fingerprint: str) -> RunRecord | None:
+    def recent_with_tag(self, experiment: str, tag: str, limit: int) -> list[RunRecord]:
+        experiment_id = self.experiment_id(experiment)
+        if experiment_id is None:
+            return []
+        body = {"experiment_ids": [experiment_id], "filter": "attributes.status = 'FINISHED'",
+                "run_view_type": "ACTIVE_ONLY", "max_results": min(max(limit * 4, limit), SEARCH_PAGE)}
+        page = self._call("POST", "runs/search", body=body) or {}
+        found = [r for r in map(_record_from_json, page.get("runs", [])) if r.status == "FINISHED" and tag in r.tags]
+        return sorted(found, key=lambda r: r.end_time_ms or 0, reverse=True)[:limit]
+
+    def find_by_fingerprint(self, experiment: str, fingerprint: str,
+                            tag: str = FINGERPRINT_TAG) -> RunRecord | None:
         experiment_id = self.experiment_id(experiment)
         if experiment_id is None:
             return None
         body = {
             "experiment_ids": [experiment_id],
-            "filter": f"tags.`{FINGERPRINT_TAG}` = '{fingerprint}' and attributes.status = 'FINISHED'",
+            "filter": f"tags.`{tag}` = '{fingerprint}' and attributes.status = 'FINISHED'",
             "run_view_type": "ACTIVE_ONLY",
             "max_results": SEARCH_PAGE,
             # No order_by: GitLab's endpoint takes it as a string, MLflow as a list; the newest match wins below.
@@ -266,7 +319,7 @@ class _RestClient:
             page = self._call("POST", "runs/search", body=body) or {}
             for raw in page.get("runs", []):
                 record = _record_from_json(raw)
-                if record.status == "FINISHED" and record.tags.get(FINGERPRINT_TAG) == fingerprint \
+                if record.status == "FINISHED" and record.tags.get(tag) == fingerprint \
                         and (best is None or (record.end_time_ms or 0) > (best.end_time_ms or 0)):
                     best = record
             token = page.get("next_page_token")
@@ -370,13 +423,13 @@ class MlflowTracking:
 
     def start_run(self, experiment_id: str, *, run_name: str | None, tags: Mapping[str, str]) -> str:
         with self._calling("create the run"):
-            run = self.client.create_run(experiment_id, run_name=run_name, tags=dict(tags))
+            run = self.client.create_run(experiment_id, run_name=redact_value(run_name), tags=redact_value(dict(tags)))
         return run.info.run_id
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         from mlflow.entities import RunTag
 
-        items = [RunTag(k, str(v)) for k, v in tags.items()]
+        items = [RunTag(k, redact_value(str(v))) for k, v in tags.items()]
         with self._calling("set tags"):
             for start in range(0, len(items), self.BATCH_TAGS_PARAMS):
                 self.client.log_batch(run_id, tags=items[start:start + self.BATCH_TAGS_PARAMS])
@@ -384,7 +437,7 @@ class MlflowTracking:
     def log_params(self, run_id: str, params: Mapping[str, str]) -> None:
         from mlflow.entities import Param
 
-        items = [Param(k, v) for k, v in params.items()]
+        items = [Param(k, redact_value(v)) for k, v in params.items()]
         with self._calling("log params"):
             for start in range(0, len(items), self.BATCH_TAGS_PARAMS):
                 self.client.log_batch(run_id, params=items[start:start + self.BATCH_TAGS_PARAMS])
@@ -430,17 +483,27 @@ class MlflowTracking:
             run = self.client.get_run(run_id)
         return _record_from_run(run)
 
-    def find_by_fingerprint(self, experiment: str, fingerprint: str) -> RunRecord | None:
+    def find_by_fingerprint(self, experiment: str, fingerprint: str,
+                            tag: str = FINGERPRINT_TAG) -> RunRecord | None:
         experiment_id = self.experiment_id(experiment, create=False)
         if experiment_id is None:
             return None
         with self._calling("search the run cache"):
             runs = self.client.search_runs(
                 [experiment_id],
-                filter_string=f"tags.`{FINGERPRINT_TAG}` = '{fingerprint}' and attributes.status = 'FINISHED'",
+                filter_string=f"tags.`{tag}` = '{fingerprint}' and attributes.status = 'FINISHED'",
                 max_results=1, order_by=["attributes.end_time DESC"],
             )
         return _record_from_run(runs[0]) if runs else None
+
+    def recent_with_tag(self, experiment: str, tag: str, limit: int) -> list[RunRecord]:
+        experiment_id = self.experiment_id(experiment, create=False)
+        if experiment_id is None:
+            return []
+        with self._calling("search recent runs"):
+            runs = self.client.search_runs([experiment_id], filter_string="attributes.status = 'FINISHED'",
+                                           max_results=limit * 4, order_by=["attributes.end_time DESC"])
+        return [r for r in map(_record_from_run, runs) if tag in r.tags][:limit]
 
     def pipeline_runs(self, experiment_id: str, pipeline_id: str) -> list[RunRecord]:
         """FINISHED runs of one pipeline: trained in it, or re-used by one of its cache hits."""

@@ -33,6 +33,26 @@ def configure(parser) -> None:
                         help=f"runner tag of GPU runners (default: {defaults.gpu_tag})")
 
 
+# What mlci writes into a project that must never be committed: the local MLflow store and model-server
+# state (.mlci/), and every command's artifacts (mlci-out/).
+IGNORED = (".mlci/", "mlci-out/")
+
+
+def _ignore_outputs(root, ctx) -> None:
+    """Write .gitignore, or add what it lacks: the quick start says `git add .` right after init."""
+    from mlci.outputs import atomic_write
+
+    path = root / ".gitignore"
+    text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+    present = {line.strip().strip("/") for line in text.splitlines() if line.strip() and not line.startswith("#")}
+    missing = [entry for entry in IGNORED if entry.strip("/") not in present]
+    if not missing:
+        return
+    block = "# mlci: local MLflow store, model-server state and command outputs\n" + "".join(f"{e}\n" for e in missing)
+    atomic_write(path, (text if not text or text.endswith("\n") else text + "\n") + ("\n" if text else "") + block)
+    ctx.info(f"{'added ' + ', '.join(missing) + ' to' if text else 'wrote'} {path}")
+
+
 def run(args, ctx) -> int:
     from pathlib import Path
 
@@ -70,6 +90,7 @@ def run(args, ctx) -> int:
             ctx.info(f"wrote {path}")
         else:
             ctx.info(f"skipped {path}: already what `mlci init` would write")
+    _ignore_outputs(root, ctx)
     ctx.info("next: set MLFLOW_TRACKING_URI and MLCI_GITLAB_TOKEN as masked CI/CD variables, edit mlci.yml, "
              "then `mlci lint` and push")
     return 0

@@ -13,15 +13,18 @@ from __future__ import annotations
 def _input(text: str) -> tuple[str, object]:
     import argparse
 
-    import yaml
+    from mlci.config.yamlload import safe_load
+    from mlci.errors import ConfigError
 
     name, sep, raw = text.partition("=")
     if not sep or not name:
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else raw
-    except yaml.YAMLError:
-        value = raw
+        value = safe_load(raw, f"--input {name.strip()}") if raw.strip() else raw
+    except ConfigError as exc:
+        if "invalid YAML" not in exc.message:
+            raise argparse.ArgumentTypeError(exc.message) from None
+        value = raw  # not YAML: the text itself
     return name.strip(), value
 
 

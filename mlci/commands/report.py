@@ -81,14 +81,50 @@ def _report(args, ctx) -> int:
     from mlci.adapters.gitlab import GitLabClient
 
     client = GitLabClient.from_config(config, ctx.env)
-    uploaded = {name: client.upload(path).url for name, path in written.items()}
-    body = markdown.render_markdown(report, uploaded, fold_after=fold_after)
     key = args.key or config.get("report", "key") or report.header.model_name
-    result = client.upsert_mr_note(ci.mr_iid, key, body)
+    pipeline_id = int(ci.pipeline_id) if ci.pipeline_id.isdigit() else None
+    shown = client.find_report_note(ci.mr_iid, key)
+    if shown is not None and shown.newer_than(pipeline_id):
+        ctx.info(_newer_shown(ci.mr_iid, shown.pipeline_id, pipeline_id))
+        return 0
+    uploads, uploaded = _upload_plots(client, written, shown.uploads if shown is not None else {})
+    body = markdown.render_markdown(report, {name: uploads[digest] for name, digest in _digests(written).items()},
+                                    fold_after=fold_after)
+    result = client.upsert_mr_note(ci.mr_iid, key, body, pipeline_id=pipeline_id, uploads=uploads)
+    if result.action == "newer-shown":
+        ctx.info(_newer_shown(ci.mr_iid, result.pipeline_id, pipeline_id))
+        return 0
     # report.md now matches what reviewers see in the merge request.
     atomic_write(ctx.out_path("report.md"), body)
-    ctx.info(f"merge request !{ci.mr_iid}: report note {result.action} ({result.url}), {len(uploaded)} image(s)")
+    ctx.info(f"merge request !{ci.mr_iid}: report note {result.action} ({result.url}), {len(written)} image(s), "
+             f"{uploaded} uploaded")
     return 0
+
+
+def _newer_shown(mr_iid, shown: int | None, ours: int | None) -> str:
+    return (f"merge request !{mr_iid}: the report note already shows pipeline #{shown}, newer than this "
+            f"pipeline #{ours}; left as it is")
+
+
+def _digests(written: dict[str, Path]) -> dict[str, str]:
+    import hashlib
+
+    return {name: hashlib.sha256(path.read_bytes()).hexdigest()[:32] for name, path in written.items()}
+
+
+def _upload_plots(client, written: dict[str, Path], known: dict[str, str]) -> tuple[dict[str, str], int]:
+    """Content digest -> URL for every plot; a plot the note already links (same bytes) is not uploaded again."""
+    uploads: dict[str, str] = {}
+    count = 0
+    for name, digest in _digests(written).items():
+        if digest in uploads:
+            continue
+        if digest in known:
+            uploads[digest] = known[digest]
+            continue
+        uploads[digest] = client.upload(written[name]).url
+        count += 1
+    return uploads, count
 
 
 def _model_card(args, ctx) -> int:

@@ -12,7 +12,8 @@ def configure(parser) -> None:
     sync = sub.add_parser(
         "sync", help="create, update or delete the schedules mlci owns so GitLab matches mlci.yml",
         description="Make the project's pipeline schedules match `schedules:` in mlci.yml. Only schedules whose "
-        "description ends with ' [mlci:<key>]' are touched; schedules made by hand are left alone.",
+        "description ends with ' [mlci:<project>/<key>]' (this project.name) are touched; schedules made by hand "
+        "or by another mlci project in the same GitLab project are left alone.",
     )
     sync.add_argument("--dry-run", action="store_true", help="print the plan and change nothing")
     listing = sub.add_parser("list", help="show the schedules mlci owns with their next run time")
@@ -31,14 +32,17 @@ def run(args, ctx) -> int:
 def _sync(args, ctx) -> int:
     from mlci.adapters.gitlab import GitLabClient
     from mlci.schedule import desired_schedules, owned_key, plan_sync
+    from mlci.schedule.model import project_marker
     from mlci.schedule.render import render_plan
 
     config = ctx.config(required=True)
     desired = desired_schedules(config, ctx.env)
     client = GitLabClient.from_config(config, ctx.env)
     existing = [client.schedule(s.id) if owned_key(s.description) else s for s in client.list_schedules()]
-    plan = plan_sync(desired, existing)
+    plan = plan_sync(desired, existing, project_marker(config))
     ctx.info(render_plan(plan))
+    for warning in plan.warnings:
+        ctx.warn(warning)
     if not plan.has_changes:
         ctx.info("nothing to change: GitLab's schedules already match mlci.yml")
         return 0
@@ -84,12 +88,16 @@ def _apply(plan, client, ctx) -> None:
 def _list(args, ctx) -> int:
     from mlci.adapters.gitlab import GitLabClient
     from mlci.schedule.cron import cron_problem, next_run, timezone_problem
-    from mlci.schedule.plan import owned_key, strip_marker
+    from mlci.schedule.model import project_marker
+    from mlci.schedule.plan import marker_project, owned_key, strip_marker
     from mlci.schedule.render import render_list
 
-    client = GitLabClient.from_config(ctx.config(), ctx.env)
+    config = ctx.config()
+    client = GitLabClient.from_config(config, ctx.env)
     schedules = client.list_schedules()
-    shown = [s for s in schedules if args.all or owned_key(s.description)]
+    ours = project_marker(config)
+    shown = [s for s in schedules if args.all or (owned_key(s.description) and marker_project(s.description) in
+                                                  (ours, ""))]
     rows = []
     for schedule in shown:
         computable = not cron_problem(schedule.cron) and not timezone_problem(schedule.cron_timezone)

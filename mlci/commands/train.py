@@ -30,6 +30,9 @@ def configure(parser) -> None:
     parser.add_argument("--experiment", metavar="NAME",
                         help="MLflow experiment (default: mlflow.experiment, i.e. CI_PROJECT_PATH)")
     parser.add_argument("--run-name", metavar="NAME", help="MLflow run name (default: CI_JOB_NAME)")
+    parser.add_argument("--explain-cache", action="store_true",
+                        help="print every input of the run-cache key and what differs from the nearest cached run, "
+                             "then exit without training")
     # dest must not be "command": the top-level parser keeps the subcommand name there.
     parser.add_argument("train_command", nargs=argparse.REMAINDER, metavar="-- CMD ARGS",
                         help="training command (default: train.command from mlci.yml)")
@@ -59,6 +62,27 @@ def _final_metrics(tracking, target, run_id: str, ctx) -> dict[str, float] | Non
     except ExternalServiceError as exc:
         ctx.warn(f"could not read the run's final metrics: {exc.message}")
         return None
+def _explain_cache(ctx, tracking, target, settings, prepared) -> int:
+    from mlci.train import cache
+    from mlci.train.lineage import CACHE_INPUTS_TAG
+
+    for line in cache.key_lines(prepared, settings):
+        ctx.info(line)
+    if not settings.cache:
+        ctx.info("train.cache is false: every run trains")
+    hit = tracking.find_cached_run(target, settings.experiment, prepared.fingerprint, env=ctx.env)
+    if hit is not None:
+        ctx.info(f"cache hit: `mlci train` would re-use FINISHED run {hit.run_id}")
+        return 0
+    found = cache.nearest(prepared.key.record(), tracking.recent_tagged_runs(
+        target, settings.experiment, CACHE_INPUTS_TAG, env=ctx.env))
+    if found is None:
+        ctx.info(f"cache miss: no finished run with recorded inputs in experiment {settings.experiment!r}")
+        return 0
+    ctx.info("cache miss: `mlci train` would train")
+    for line in cache.comparison_lines(prepared.key.record(), *found):
+        ctx.info(line)
+    return 0
 
 
 def run(args, ctx) -> int:
@@ -81,8 +105,11 @@ def run(args, ctx) -> int:
     prepared = job.prepare(settings, config, command, ctx.env, cwd=cwd,
                            exclude=[ctx.out_dir, *target.local_files()])
     ci = read_ci_env(ctx.env)
-    ctx.info(f"fingerprint {prepared.fingerprint[:12]} (code: {prepared.code_mode}, {len(prepared.data)} data "
-             f"file(s), {len(prepared.params)} param(s))")
+    if args.explain_cache:
+        return _explain_cache(ctx, tracking, target, settings, prepared)
+    ctx.info(f"fingerprint {prepared.fingerprint[:12]} (code: {prepared.code_mode}, {len(prepared.code.files)} "
+             f"file(s); {len(prepared.data)} data file(s), {len(prepared.params)} param(s), "
+             f"{len(prepared.key.inputs.env)} environment variable(s))")
 
     def write_outputs(*, run_id, experiment_id, status, exit_code, cache_hit, telemetry, duration, metrics,
                       killed_reason=None, reused_from=None, warnings=()):
@@ -130,6 +157,14 @@ def run(args, ctx) -> int:
                               if tags.get(f"mlci.gitlab.{key}")
                           } | {"run_name": hit.run_name})
             return 0
+        from mlci.train import cache
+        from mlci.train.lineage import FINGERPRINT_BASE_TAG
+
+        # Same code, data, params, image and command, another environment: say which variable.
+        same_base = tracking.find_cached_run(target, settings.experiment, prepared.key.base, env=ctx.env,
+                                             tag=FINGERPRINT_BASE_TAG)
+        if same_base is not None:
+            ctx.info(cache.environment_miss(prepared.key.record(), same_base.run_id, same_base.tags))
 
     from mlci.train.supervisor import GuardPolicy
     from mlci.train.wrapper import TrainRequest, run_tracked
@@ -144,6 +179,7 @@ def run(args, ctx) -> int:
         tags=lineage.run_tags(
             ci_tags=ci.lineage_tags(), fingerprint=prepared.fingerprint, command=command, image=settings.image,
             data=[d for _, d in prepared.data], code_mode=prepared.code_mode, user=ci.user_login,
+            fingerprint_base=prepared.key.base, cache_inputs=prepared.key.record(),
         ),
         params=prepared.params,
         data=prepared.data,
@@ -160,10 +196,17 @@ def run(args, ctx) -> int:
         data_artifacts_max_bytes=settings.data_artifacts_max_bytes,
         registry_uri=settings.registry_uri,
     )
-    result = run_tracked(
-        request, tracking.MlflowTracking(target), child_tracking_uri=target.child_uri,
-        output=_stdout_writer(ctx.stdout), info=ctx.info, warn=ctx.warn,
-    )
+    from mlci.redact import LineRedactor, Redactor
+
+    # The command's own lines (MLflow prints "View run ... at: <tracking uri>") are redacted like ours.
+    passthrough = LineRedactor(_stdout_writer(ctx.stdout), Redactor.from_env(ctx.env))
+    try:
+        result = run_tracked(
+            request, tracking.MlflowTracking(target), child_tracking_uri=target.child_uri,
+            output=passthrough, info=ctx.info, warn=ctx.warn,
+        )
+    finally:
+        passthrough.flush()
     outcome = result.outcome
     metrics = _final_metrics(tracking, target, result.run_id, ctx)
     write_outputs(run_id=result.run_id, experiment_id=result.experiment_id, status=outcome.status,

@@ -55,7 +55,7 @@ def start_pipeline(config, env, *, variables: dict[str, str], ref: str | None = 
                 hint="create one under Settings > CI/CD > Pipeline trigger tokens and export it as "
                 f"{token_variable}, or use --api pipelines with a project access token",
             )
-        pipeline = client.trigger_pipeline(ref, variables, trigger_token)
+        pipeline = client.trigger_pipeline(ref, variables, trigger_token, token_variable)
     else:
         client = GitLabClient.from_config(config, env)
         pipeline = client.create_pipeline(ref, variables)

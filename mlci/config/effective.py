@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mlci.config.schema import full_schema, validate_document
+from mlci.config.yamlload import safe_load
 from mlci.config.yamlmarks import LocatedDocument, load_located_file
 from mlci.errors import ConfigError, ConfigErrors
 
@@ -85,6 +84,16 @@ class Config:
     def error(self, path: tuple, message: str, *, hint: str | None = None) -> ConfigError:
         return ConfigError(message, location=self.where(path), hint=hint)
 
+    def secret_variables(self) -> list[str]:
+        """Variables this config names as credentials, whatever they are called (their values get masked)."""
+        names = [self.get("gitlab", "token-variable") or "MLCI_GITLAB_TOKEN",
+                 self.get("gitlab", "trigger-token-variable") or "MLCI_TRIGGER_TOKEN"]
+        for webhook in self.get("retrain", "notify", default=[]) or []:
+            if isinstance(webhook, dict):
+                names.append(webhook.get("url-variable") or "")
+                names.extend(str(v) for v in (webhook.get("headers") or {}).values())
+        return [name for name in names if name]
+
 
 def _defaults(schema: dict) -> Any:
     if schema.get("type") == "object" or "properties" in schema:
@@ -117,8 +126,8 @@ def _coerce(raw: str, schema: dict, origin: str) -> Any:
     if "enum" in schema or types == ["string"]:
         return raw
     try:
-        value = yaml.safe_load(raw) if raw.strip() else raw
-    except yaml.YAMLError:
+        value = safe_load(raw, origin) if raw.strip() else raw
+    except ConfigError:
         value = raw
     if "boolean" in types and isinstance(value, bool):
         return value
@@ -173,7 +182,12 @@ def load_effective(
     if config_path.exists():
         document = load_located_file(config_path)
         if document.data is None:
-            document.data = {}
+            raise ConfigError(
+                "the file has no settings (it is empty or holds only comments); write at least the model's "
+                "name:\n    model:\n      name: my-model\nor run `mlci init --force` for a commented starter "
+                "(without the file, mlci runs on its defaults)",
+                location=f"{config_path}:1:1",
+            )
         if not isinstance(document.data, dict):
             raise ConfigError("the top level must be a mapping of sections", location=document.where(()))
         problems = validate_document(document)

@@ -10,6 +10,7 @@ import json
 from importlib import resources
 from typing import Any
 
+from mlci.config.yamlload import key_path
 from mlci.config.yamlmarks import LocatedDocument
 from mlci.errors import ConfigError
 
@@ -95,7 +96,11 @@ def validate_document(doc: LocatedDocument, schema: dict | None = None, *, root_
         full = (*root_path, *path)
         location = doc.where(full, key=key)
         line_col = tuple(int(x) for x in location.rsplit(":", 2)[1:])
-        problems.append((line_col, ConfigError(message, location=location, hint=hint)))
+        # Which setting, not only where: "gate.rules[2].min: expected number, got str ...";
+        # an unknown key is named by the section it sits in.
+        shown = full[:-1] if key else full
+        named = f"{key_path(shown)}: {message}" if shown else message
+        problems.append((line_col, ConfigError(named, location=location, hint=hint)))
 
     for error in validator.iter_errors(doc.data):
         path = tuple(error.absolute_path)

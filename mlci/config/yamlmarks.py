@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from mlci.config.yamlload import CONFIG_LIMITS, Limits, compose, key_path, read_text
 from mlci.errors import ConfigError
 
 JsonPath = tuple  # tuple[str | int, ...]
@@ -42,6 +43,10 @@ class LocatedDocument:
         return f"{self.path}:{line}:{col}"
 
 
+def _at(path: JsonPath) -> str:
+    return f"{key_path(path)}: " if path else ""
+
+
 def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
@@ -61,9 +66,9 @@ class _Builder:
             for key_node, value_node in node.value:
                 key = self._constructor.construct_object(key_node, deep=True)
                 if not isinstance(key, (str, int, float, bool)) or key is None:
-                    raise ConfigError("mapping keys must be plain scalars", location=self._loc(key_node))
+                    raise ConfigError(f"{_at(path)}mapping keys must be plain scalars", location=self._loc(key_node))
                 if key in result:
-                    raise ConfigError(f"duplicate key {key!r}", location=self._loc(key_node))
+                    raise ConfigError(f"{_at((*path, key))}duplicate key {key!r}", location=self._loc(key_node))
                 self.key_marks[(*path, key)] = _mark(key_node)
                 result[key] = self.build(value_node, (*path, key))
             return result
@@ -76,15 +81,8 @@ class _Builder:
         return f"{self.display_path}:{line}:{col}"
 
 
-def load_located(text: str, display_path: str) -> LocatedDocument:
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        location = f"{display_path}:{mark.line + 1}:{mark.column + 1}" if mark else display_path
-        raise ConfigError(f"invalid YAML: {exc.problem or exc}", location=location) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid YAML: {exc}", location=display_path) from None
+def load_located(text: str, display_path: str, *, limits: Limits = CONFIG_LIMITS) -> LocatedDocument:
+    root = compose(text, display_path, limits=limits)
     if root is None:
         return LocatedDocument(data=None, path=display_path)
     builder = _Builder(display_path)
@@ -97,12 +95,5 @@ def load_located(text: str, display_path: str) -> LocatedDocument:
     return LocatedDocument(data=data, path=display_path, marks=builder.marks, key_marks=builder.key_marks)
 
 
-def load_located_file(path: str | Path) -> LocatedDocument:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("file not found", location=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read file: {exc}", location=str(path)) from None
-    return load_located(text, str(path))
+def load_located_file(path: str | Path, *, limits: Limits = CONFIG_LIMITS) -> LocatedDocument:
+    return load_located(read_text(path, limits=limits), str(path), limits=limits)

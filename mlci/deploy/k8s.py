@@ -162,7 +162,11 @@ def render_context(spec: ManifestSpec) -> dict[str, Any]:
         "MLCI_SERVE_PORT": str(container_port),
     }
     if _is_remote(spec.tracking_uri):
-        pinned["MLFLOW_TRACKING_URI"] = str(spec.tracking_uri)
+        # Manifests are artifacts anyone in the project reads: credentials come from env-from-secret
+        # (MLFLOW_TRACKING_USERNAME/PASSWORD or MLFLOW_TRACKING_TOKEN), never from the URI.
+        from mlci.redact import credential_free_url
+
+        pinned["MLFLOW_TRACKING_URI"] = credential_free_url(str(spec.tracking_uri))
     metrics = s.get("metrics") or {}
     metrics_on = bool(metrics.get("enabled"))
     server = s.get("server", "mlflow")

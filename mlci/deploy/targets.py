@@ -256,6 +256,12 @@ def _run_kubernetes(request: DeployRequest, *, base_env: Mapping[str, str], log:
         annotations=request.annotations,
     )
     manifests = render_manifests(spec)
+    from mlci.redact import credential_free_url
+
+    uri = request.tracking_uri or ""
+    if uri != credential_free_url(uri) and not settings.get("env-from-secret"):
+        warn("the tracking URI carries credentials, which are never written into manifests; give the pods "
+             "MLFLOW_TRACKING_USERNAME/PASSWORD or MLFLOW_TRACKING_TOKEN through kubernetes.env-from-secret")
     manifest_dir = request.out_dir / "k8s" / environment.name
     files = [atomic_write(manifest_dir / name, text) for name, text in manifests.items()]
     name = object_name(spec)

@@ -66,3 +66,35 @@ def refused_log(action: str, model: str, environment: str, message: str, ci: CiE
         "commit": ci.commit_sha,
         "error": message,
     }
+
+
+def refuse_after_failed_gate(out_dir, model: str) -> None:
+    """Exit 1 when the last gate in out_dir failed for this model and no version was asked for.
+
+    Without a version, deploy takes the holder of the previous marker (the last model that passed),
+    so deploying right after a failed gate would quietly ship an older model than the one just gated.
+    """
+    import json
+    from pathlib import Path
+
+    from mlci.deploy.promotion import PromotionRefused
+
+    path = Path(out_dir) / "gate.json"
+    try:
+        gate = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if not isinstance(gate, dict) or gate.get("status") != "failed":
+        return
+    if gate.get("model") not in (None, "", model):
+        return  # another model's gate
+    run = (gate.get("candidate") or {}).get("run_id") if isinstance(gate.get("candidate"), dict) else None
+    rules = [str(v.get("rule")) for v in gate.get("verdicts") or []
+             if isinstance(v, dict) and v.get("status") == "failed" and v.get("blocking", True)]
+    raise PromotionRefused(
+        f"refusing to deploy: the last gate in {path} failed for model '{model}'"
+        + (f" (run {run})" if run else "") + (f": {', '.join(rules[:3])}" if rules else "")
+        + "; deploying now would ship an older version than the one just gated",
+        hint="fix the model and run `mlci train && mlci gate` again, or pass --version N to deploy an earlier "
+             "version on purpose",
+    )

@@ -10,9 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import yaml
-
 from mlci import __version__
+from mlci.config.yamlload import CONFIG_LIMITS, safe_load
 from mlci.errors import UsageError
 from mlci.generate.render import RenderError, _environment, yaml_value
 from mlci.generate.stages import STAGE_ORDER
@@ -67,7 +66,7 @@ def render_init(options: InitOptions) -> dict[str, str]:
 
 def _verify(config: str, pipeline: str, options: InitOptions) -> None:
     """The values must come back exactly, and add nothing: a model name cannot become a key."""
-    parsed = yaml.safe_load(config)
+    parsed = safe_load(config, "mlci.yml", limits=CONFIG_LIMITS)
     expected = {
         ("project", "name"): options.name,
         ("model", "name"): options.model or options.name,
@@ -81,6 +80,6 @@ def _verify(config: str, pipeline: str, options: InitOptions) -> None:
             raise RenderError(f"mlci.yml: {'.'.join(path)} did not survive rendering")
     if list(parsed) != ["version", "project", "model", "data", "train", "gate", "deploy", "schedules", "retrain"]:
         raise RenderError(f"mlci.yml: unexpected top-level keys {list(parsed)}")
-    jobs = yaml.safe_load(pipeline)
+    jobs = safe_load(pipeline, ".gitlab-ci.yml", limits=CONFIG_LIMITS)
     if list(jobs) != ["include"] or len(jobs["include"]) != len(STAGE_ORDER):
         raise RenderError(".gitlab-ci.yml: unexpected structure")

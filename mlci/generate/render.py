@@ -288,11 +288,13 @@ def verify_rendered(
     text: str, jobs: dict[str, str], inputs: dict[str, InputSpec], *, allow_include: bool = False
 ) -> None:
     """Parse the rendered file back: the header declares exactly `inputs`, the body exactly `jobs`."""
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    from mlci.config.yamlload import safe_load_all
+    from mlci.errors import ConfigError
+
     try:
-        documents = list(yaml.load_all(text, Loader=loader))
-    except yaml.YAMLError as exc:
-        raise RenderError(f"rendered template is not valid YAML: {exc}") from None
+        documents = safe_load_all(text, "rendered template")
+    except ConfigError as exc:
+        raise RenderError(f"rendered template is not valid YAML: {exc.message}") from None
     if len(documents) != 2:
         raise RenderError(f"rendered template has {len(documents)} YAML documents, expected a header and a body")
     head, body = documents

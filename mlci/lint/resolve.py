@@ -127,12 +127,9 @@ class _Resolver:
     def load(self, path: Path, display: str, given: dict, given_at: Location, stack: tuple[str, ...]
              ) -> tuple[dict, dict, Document | None]:
         """One file with its own includes merged underneath it: (data, origins, header)."""
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError("file not found", location=display) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read file: {exc}", location=display) from None
+        from mlci.config.yamlload import PIPELINE_LIMITS, read_text
+
+        text = read_text(path, limits=PIPELINE_LIMITS, display_path=display)
         source = parse_source(text, display)
         spec = None
         if source.header is not None:

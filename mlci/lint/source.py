@@ -74,11 +74,6 @@ class Document:
         return self.marks.get((*path, KEY)) or self.where(path)
 
 
-# Composing builds nodes only (no constructors run), so `!reference` needs no special loader; the C parser,
-# where PyYAML has it, is several times faster than the pure-Python one.
-_COMPOSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 Interpolator = Callable[[str, Location], Any]
 _COLLECTION_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 
@@ -153,19 +148,11 @@ class SourceFile:
         return Document(data, self.path, builder.marks)
 
 
-def _yaml_error(exc: yaml.YAMLError, file: str) -> ConfigError:
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    location = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else file
-    problem = getattr(exc, "problem", None) or str(exc)
-    return ConfigError(f"invalid YAML: {problem}", location=location)
-
-
 def parse_source(text: str, file: str) -> SourceFile:
     """Split a CI file into header and body nodes. A first document holding only `spec:` is the header."""
-    try:
-        nodes = list(yaml.compose_all(text, Loader=_COMPOSER))
-    except yaml.YAMLError as exc:
-        raise _yaml_error(exc, file) from None
+    from mlci.config.yamlload import PIPELINE_LIMITS, compose_all
+
+    nodes = compose_all(text, file, limits=PIPELINE_LIMITS, tags=("!reference",))
     header = None
     if len(nodes) >= 2:
         first = nodes[0]

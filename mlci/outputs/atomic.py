@@ -1,6 +1,8 @@
 """Atomic file writes: a temp file in the same directory, fsync, os.replace.
 
 A job killed mid-write leaves either the old file or the new one, never half.
+Every text written here passes through mlci's redaction first (mlci.redact):
+artifacts are read by every project member, so no secret reaches a file.
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ ARTIFACT_VERSION = 1
 
 
 def atomic_write(path: str | os.PathLike, data: str | bytes, *, mode: int = 0o644) -> Path:
+    from mlci.redact import current_redactor
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    data = current_redactor().data(data)
     raw = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -46,11 +46,15 @@ class ReportOptions:
 
     @classmethod
     def from_config(cls, config) -> ReportOptions:
+        from mlci.redact import credential_free_url
+
         ui = config.get("report", "mlflow-ui-url") or ""
         tracking = config.get("mlflow", "tracking-uri") or ""
         if not ui and tracking.startswith(("http://", "https://")) and "/api/v4/projects/" not in tracking:
             # GitLab's built-in MLflow endpoint has no MLflow UI under the tracking URI.
             ui = tracking
+        # Every project member reads these links: never a password or token in them.
+        ui = credential_free_url(ui) if ui else ""
         return cls(
             metrics=tuple(config.get("report", "metrics", default=["*"])),
             exclude_metrics=tuple(config.get("report", "exclude-metrics", default=["system/*"])),

@@ -7,7 +7,11 @@ why nothing ran, so no GPU runner is ever claimed for nothing.
 The YAML is built as Python data and emitted with yaml.safe_dump: a value
 with newlines, quotes, `${...}`, anchors or tags stays one scalar. Values
 GitLab would otherwise expand (`$VAR` inside `variables:`) are marked
-`expand: false`.
+`expand: false`. No value anyone typed is ever spliced into a script line:
+the scripts are fixed text, and the values (the training command, the
+install spec) reach the jobs as variables, so `; touch x`, `$(...)` or
+backticks in them stay text. The training command runs inside `mlci train`
+(its run, its timeout guard), read from MLCI_TRAIN_COMMAND.
 """
 
 from __future__ import annotations
@@ -37,10 +41,11 @@ class ChildPipelineSpec:
     image: str = ""                      # training image (must have mlci); empty -> runner default / shell
     train_tags: tuple[str, ...] = ()     # route mlci-train to GPU runners
     train_timeout: str = ""              # GitLab duration text, e.g. "3h"
-    train_command: str = ""              # shell text run by `mlci train -- ...`; empty -> train.* config
+    train_command: str = ""              # run by `mlci train` (as MLCI_TRAIN_COMMAND); empty -> train.* config
     light_image: str = ""                # image for gate/conclude/skipped; empty -> `image`
     light_tags: tuple[str, ...] = ()
-    setup_script: tuple[str, ...] = ()   # before_script lines for every child job (e.g. pip install mlci)
+    setup_script: tuple[str, ...] = ()   # before_script lines for every child job, written by the template
+    #                                      author (e.g. pip install "$MLCI_INSTALL_SPEC"); values via `variables`
     out_dir: str = "mlci-out"
     variables: dict[str, str] = field(default_factory=dict)  # pipeline-wide, never expanded by GitLab
     parent_pipeline_id: str = ""
@@ -76,6 +81,8 @@ def _variables(decision: Decision, spec: ChildPipelineSpec) -> dict[str, Any]:
         "MLCI_RETRAIN": "true" if decision.retrain else "false",
         "MLCI_RETRAIN_REASON": decision.summary,
     }
+    if decision.retrain and spec.train_command.strip():
+        values["MLCI_TRAIN_COMMAND"] = spec.train_command
     if spec.parent_pipeline_id:
         values["MLCI_PARENT_PIPELINE_ID"] = spec.parent_pipeline_id
     return {name: {"value": str(value), "expand": False} for name, value in values.items()}
@@ -94,11 +101,10 @@ def build_child_pipeline(decision: Decision, spec: ChildPipelineSpec) -> dict[st
         return pipeline
 
     pipeline["stages"] = ["train", "gate", "conclude"]
-    train_script = "mlci train" + (f" -- {spec.train_command}" if spec.train_command.strip() else "")
     train: dict[str, Any] = {
         **_base_job(spec, "train", image=spec.image, tags=spec.train_tags),
         "interruptible": True,
-        "script": [train_script],
+        "script": ["mlci train"],
         "artifacts": {
             "when": "always",
             "expire_in": spec.artifacts_expire_in,

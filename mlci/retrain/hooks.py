@@ -1,8 +1,9 @@
 """`mlci hook NAME`: run a user command with mlci's environment, streaming its output.
 
-The hook inherits the job's stdout/stderr (no buffering, progress bars keep
-working) and runs in its own process group, so a timeout or a cancelled job
-stops the whole tree and not just the shell in front of it.
+The hook's stdout and stderr are relayed as they arrive through mlci's
+redaction, line by line; a carriage return ends a line,
+so progress bars keep moving. The hook runs in its own process group, so a
+timeout or a cancelled job stops the whole tree and not just the shell in front of it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import os
 import shlex
 import signal
 import subprocess
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -114,9 +116,11 @@ def run_hook(
     env: Mapping[str, str],
     cwd: Path | None = None,
     timeout: timedelta | None = None,
+    output: tuple[Callable[[bytes], None], Callable[[bytes], None]] | None = None,
 ) -> HookRun:
-    """Run the hook to completion, streaming its output to ours."""
+    """Run the hook to completion, streaming its (stdout, stderr) to `output`, else straight to ours."""
     shell = isinstance(hook.command, str)
+    piped = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE} if output is not None else {}
     try:
         process = subprocess.Popen(
             hook.command if shell else list(hook.command),
@@ -124,6 +128,7 @@ def run_hook(
             env=dict(env),
             cwd=str(cwd) if cwd else None,
             start_new_session=True,
+            **piped,
         )
     except FileNotFoundError as exc:
         missing = exc.filename or (hook.command[0] if not shell else "")
@@ -135,15 +140,48 @@ def run_hook(
     except PermissionError:
         raise ConfigError(f"hook '{hook.name}': permission denied running {describe(hook.command)}",
                           location=hook.location or None, hint="make the file executable (chmod +x)") from None
-    with _forward_signals(process):
-        try:
-            code = process.wait(timeout=timeout.total_seconds() if timeout else None)
-        except subprocess.TimeoutExpired:
-            _stop_group(process, signal.SIGTERM)
+    relays = [_Relay(process.stdout, output[0]), _Relay(process.stderr, output[1])] if output is not None else []
+    try:
+        with _forward_signals(process):
             try:
-                process.wait(timeout=KILL_GRACE_SECONDS)
+                code = process.wait(timeout=timeout.total_seconds() if timeout else None)
             except subprocess.TimeoutExpired:
-                _stop_group(process, signal.SIGKILL)
-                process.wait()
-            return HookRun(EXIT_TIMEOUT, timed_out=True)
+                _stop_group(process, signal.SIGTERM)
+                try:
+                    process.wait(timeout=KILL_GRACE_SECONDS)
+                except subprocess.TimeoutExpired:
+                    _stop_group(process, signal.SIGKILL)
+                    process.wait()
+                return HookRun(EXIT_TIMEOUT, timed_out=True)
+    finally:
+        for relay in relays:
+            relay.finish()
     return HookRun(128 - code if code < 0 else code)
+
+
+class _Relay(threading.Thread):
+    """Copies one of the hook's output pipes to `sink` as it arrives."""
+
+    def __init__(self, pipe, sink: Callable[[bytes], None]):
+        super().__init__(name="mlci-hook-output", daemon=True)
+        self.pipe, self.sink = pipe, sink
+        self.start()
+
+    def run(self) -> None:
+        fd = self.pipe.fileno()
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            with contextlib.suppress(Exception):
+                self.sink(chunk)
+
+    def finish(self) -> None:
+        self.join(timeout=5)  # a straggler in the killed group may still hold the pipe
+        self.pipe.close()
+        flush = getattr(self.sink, "flush", None)
+        if flush is not None:
+            flush()

@@ -90,7 +90,9 @@ def send_event(
         return []
     import requests
 
-    body = json.dumps(payload, default=str)
+    from mlci.redact import Redactor
+
+    body = Redactor.from_env(env)(json.dumps(payload, default=str))
     results = []
     with requests.Session() as session:
         for webhook in subscribed:

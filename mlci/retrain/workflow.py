@@ -6,6 +6,7 @@ that need them; the decision and the texts live in decision.py / conclude.py.
 
 from __future__ import annotations
 
+import re
 import shlex
 from datetime import datetime, timezone
 from pathlib import Path
@@ -116,7 +117,8 @@ def _child_spec(args, ctx, config, ci, settings: RetrainSettings):
                      "define it as a CI/CD variable so the child jobs inherit it")
     light_image = args.light_image if args.light_image is not None else ctx.env.get("CI_JOB_IMAGE", "")
     # The templates put their install step in MLCI_SETUP_COMMAND so child jobs can repeat it.
-    setup = args.setup_command or [ctx.env.get("MLCI_SETUP_COMMAND", "")]
+    setup = [line for line in (args.setup_command or [ctx.env.get("MLCI_SETUP_COMMAND", "")]) if line.strip()]
+    variables.update(_setup_variables(ctx, setup))
     return ChildPipelineSpec(
         image=args.image,
         train_tags=_tags(args.train_tags),
@@ -124,7 +126,7 @@ def _child_spec(args, ctx, config, ci, settings: RetrainSettings):
         train_command=train_command,
         light_image=light_image,
         light_tags=_tags(args.light_tags),
-        setup_script=tuple(c for c in setup if c.strip()),
+        setup_script=tuple(setup),
         out_dir=str(ctx.out_dir).rstrip("/") or "mlci-out",
         variables=variables,
         parent_pipeline_id=ci.pipeline_id,
@@ -132,6 +134,33 @@ def _child_spec(args, ctx, config, ci, settings: RetrainSettings):
         train_retry_max=args.train_retry,
         with_report=settings.on_pass == "merge-request",
     )
+
+
+_REFERENCE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+def _setup_variables(ctx, setup: list[str]) -> dict[str, str]:
+    """The values the setup lines refer to ($MLCI_INSTALL_SPEC), handed to the child as data.
+
+    The template's setup line is fixed text that refers to a variable; the child repeats the text and
+    gets the value as an unexpanded variable, so a spec holding `"; touch x` stays a pip argument.
+    GitLab's own variables reach the child anyway; a secret is never written into the child pipeline
+    (it is an artifact), so it must come from a CI/CD variable the child inherits.
+    """
+    from mlci.redact import is_secret_name
+
+    found: dict[str, str] = {}
+    for line in setup:
+        for match in _REFERENCE.finditer(line):
+            name = match.group(1) or match.group(2)
+            if name.startswith(("CI_", "GITLAB_")) or name not in ctx.env:
+                continue
+            if is_secret_name(name):
+                ctx.warn(f"the setup command refers to ${name}, which is a secret and is not written into the "
+                         "child pipeline; define it as a masked CI/CD variable so the child jobs inherit it")
+                continue
+            found[name] = ctx.env[name]
+    return found
 
 
 def _check_on_pass(ctx, config, settings: RetrainSettings) -> None:

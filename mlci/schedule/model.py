@@ -21,6 +21,7 @@ class DesiredSchedule:
     ref: str
     active: bool
     variables: dict[str, str] = field(default_factory=dict)
+    project: str = ""  # the mlci project (slug of project.name) that owns it; part of the marker
 
 
 def slug(text: str) -> str:
@@ -34,10 +35,17 @@ def _variable_value(value) -> str:
     return str(value)
 
 
+def project_marker(config) -> str:
+    """This mlci project's name in schedule markers: project.name (CI_PROJECT_NAME by default), slugged."""
+    name = config.get("project", "name")
+    return slug(str(name)) if name else ""
+
+
 def desired_schedules(config, env: Mapping[str, str]) -> list[DesiredSchedule]:
     """schedules: from the config, defaults applied; every problem reported at once with its location."""
     items = config.get("schedules", default=[]) or []
     default_ref = env.get("CI_DEFAULT_BRANCH") or DEFAULT_REF
+    project = project_marker(config)
     problems: list[ConfigError] = []
     result: list[DesiredSchedule] = []
     seen: dict[str, int] = {}
@@ -68,6 +76,7 @@ def desired_schedules(config, env: Mapping[str, str]) -> list[DesiredSchedule]:
             ref=item.get("ref") or default_ref,
             active=bool(item.get("active", True)),
             variables={str(k): _variable_value(v) for k, v in (item.get("variables") or {}).items()},
+            project=project,
         ))
     if problems:
         raise ConfigErrors(problems)

@@ -10,10 +10,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlci.errors import ConfigError, ConfigErrors, UsageError
-from mlci.train.fingerprint import DataFile, FingerprintInputs, fingerprint
-from mlci.train.lineage import effective_params
+from mlci.train.environment import user_environment
+from mlci.train.fingerprint import CacheKey, DataFile, FingerprintInputs, cache_key
+from mlci.train.lineage import MATRIX_PARAM_PREFIX, effective_params
 from mlci.train.settings import TrainSettings
-from mlci.train.sources import describe_data_file, expand_data_patterns, hash_code_paths
+from mlci.train.sources import (
+    IRRELEVANT_PATTERNS,
+    CodeHashes,
+    describe_data_file,
+    expand_data_patterns,
+    hash_code_paths,
+)
 
 # The names MLflow accepts for params and metrics; checked here so a bad name is a
 # located config error, not an HTTP 400 halfway through opening the run.
@@ -25,8 +32,16 @@ class Prepared:
     command: list[str] | str
     params: dict[str, object]
     data: list[tuple[Path, DataFile]]
-    code_mode: str
-    fingerprint: str
+    code: CodeHashes
+    key: CacheKey
+
+    @property
+    def code_mode(self) -> str:
+        return self.code.mode
+
+    @property
+    def fingerprint(self) -> str:
+        return self.key.fingerprint
 
 
 def resolve_command(cli_command: Sequence[str], settings: TrainSettings, config) -> list[str] | str:
@@ -59,9 +74,15 @@ def prepare(
     cwd: Path,
     exclude: Sequence[Path],
 ) -> Prepared:
-    """Hash code and data and compute the fingerprint; every missing input is reported at once."""
+    """Hash code and data and compute the cache key; every missing input is reported at once.
+
+    The config file itself is never code: only its train: settings decide a model, and those that do
+    (command, params, data, image, code-paths) are inputs of the key on their own.
+    """
     problems: list[ConfigError] = []
-    code = hash_code_paths(settings.code_paths, cwd, exclude=exclude)
+    config_file = [config.path] if getattr(config, "path", None) else []
+    code = hash_code_paths(settings.code_paths, cwd, exclude=[*exclude, *config_file],
+                           irrelevant=[*IRRELEVANT_PATTERNS, *settings.cache_exclude])
     for spec in code.missing:
         index = settings.code_paths.index(spec)
         problems.append(config.error(("train", "code-paths", index), f"code path {spec!r} does not exist"))
@@ -82,7 +103,13 @@ def prepare(
         raise ConfigErrors(problems)
     data = [(path, describe_data_file(path, cwd)) for path in files]
     params = effective_params(settings.params, env, settings.matrix_variables)
-    digest = fingerprint(FingerprintInputs(
-        code=code.digests, data=[d for _, d in data], params=params, image=settings.image, command=command,
+    secret_names = config.secret_variables() if hasattr(config, "secret_variables") else []
+    environment = user_environment(
+        env, ignore=settings.cache_env_ignore, also_secret=secret_names,
+        params=[*settings.matrix_variables, *(n for n in env if n.startswith(MATRIX_PARAM_PREFIX))],
+    )
+    key = cache_key(FingerprintInputs(
+        code=code.files, data=[d for _, d in data], params=params, image=settings.image, command=command,
+        env=environment,
     ))
-    return Prepared(command=command, params=params, data=data, code_mode=code.mode, fingerprint=digest)
+    return Prepared(command=command, params=params, data=data, code=code, key=key)

@@ -83,6 +83,10 @@ def data_tags(files: Sequence[DataFile]) -> dict[str, str]:
     return tags
 
 
+FINGERPRINT_BASE_TAG = "mlci.fingerprint.base"
+CACHE_INPUTS_TAG = "mlci.cache.inputs"
+
+
 def run_tags(
     *,
     ci_tags: Mapping[str, str],
@@ -92,8 +96,15 @@ def run_tags(
     data: Sequence[DataFile],
     code_mode: str,
     user: str = "",
+    fingerprint_base: str = "",
+    cache_inputs: Mapping[str, object] | None = None,
 ) -> dict[str, str]:
     tags = dict(ci_tags)
+    if fingerprint_base:
+        tags[FINGERPRINT_BASE_TAG] = fingerprint_base
+    if cache_inputs is not None:
+        # What the key was made of, so a later miss can say what changed (environment values only hashed).
+        tags[CACHE_INPUTS_TAG] = json.dumps(cache_inputs, sort_keys=True, separators=(",", ":"), default=str)
     tags.update({
         "mlci.fingerprint": fingerprint,
         "mlci.command": command_text(command)[:5000],

@@ -32,6 +32,8 @@ class TrainSettings:
     idle_minutes: float
     idle_action: str
     cache: bool
+    cache_exclude: list[str]
+    cache_env_ignore: list[str]
     log_data_artifacts: bool
     data_artifacts_max_bytes: int
     artifact_path: str
@@ -96,6 +98,8 @@ def load_settings(config, env: Mapping[str, str], *, experiment_flag: str | None
         idle_minutes=float(idle.get("minutes", 30)),
         idle_action=idle.get("action", "warn"),
         cache=bool(train.get("cache", True)),
+        cache_exclude=list(train.get("cache-exclude") or []),
+        cache_env_ignore=list(train.get("cache-env-ignore") or []),
         log_data_artifacts=bool(train.get("log-data-artifacts", True)),
         data_artifacts_max_bytes=int(float(train.get("data-artifacts-max-mb", 100)) * 1024 * 1024),
         artifact_path=config.get("model", "artifact-path") or "model",

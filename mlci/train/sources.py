@@ -2,20 +2,23 @@
 
 Code inside a git work tree is hashed by git blob ids, so the cost is a
 couple of `git ls-files` calls instead of reading every file; uncommitted
-edits and untracked (not ignored) files are hashed with `git hash-object`,
-which gives the same id a commit would, so "edited then reverted" matches
-the clean tree again. Outside git every file is read and sha256-hashed.
+edits (and untracked files under a declared code path) are hashed with
+`git hash-object`, which gives the same id a commit would, so "edited then
+reverted" matches the clean tree again. Files that cannot change a model
+(documentation, CI configuration, tests) are left out. Outside git every
+file is read and sha256-hashed.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import hashlib
 import os
 import subprocess
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 
 from mlci.train.fingerprint import DataFile
 
@@ -27,11 +30,49 @@ LINE_COUNTED_SUFFIXES = frozenset({".jsonl", ".ndjson", ".txt"})
 HEADER_SUFFIXES = frozenset({".csv", ".tsv"})
 
 
+# Tracked files that cannot change what training produces: documentation, CI configuration, tests
+# and repository metadata. A pattern ending in "/" is a directory at any depth, one with another "/"
+# a path from the project root, anything else a file name. train.cache-exclude adds more; a file
+# named in train.code-paths always counts.
+IRRELEVANT_PATTERNS = (
+    "*.md", "*.markdown", "*.rst", "*.adoc", "docs/", "doc/",
+    "LICENSE", "LICENSE.*", "LICENCE", "LICENCE.*", "COPYING", "COPYING.*", "NOTICE", "NOTICE.*",
+    "CHANGELOG", "CHANGELOG.*", "CHANGES", "CHANGES.*", "AUTHORS", "AUTHORS.*", "CONTRIBUTING", "CONTRIBUTING.*",
+    "CODEOWNERS", ".gitignore", ".gitattributes", ".gitlab-ci.yml", ".gitlab/", ".github/", "ci_templates/",
+    "tests/", "test/", "test_*.py", "*_test.py", "conftest.py",
+    ".pre-commit-config.yaml", ".editorconfig", "mkdocs.yml", ".readthedocs.yml", ".readthedocs.yaml",
+)
+
+
 @dataclass(frozen=True)
 class CodeHashes:
-    digests: dict[str, str]  # declared code path -> digest of everything under it
+    files: dict[str, str]  # every code file that counts (relative posix path) -> blob id or sha256
     mode: str  # "git" or "files"
     missing: list[str]  # declared paths that do not exist
+    untracked_skipped: list[str] = field(default_factory=list)  # untracked, not ignored, not declared
+    irrelevant: list[str] = field(default_factory=list)  # tracked files left out by IRRELEVANT_PATTERNS
+
+    @property
+    def digest(self) -> str:
+        return _digest(self.files.items())
+
+
+def is_irrelevant(path: str, patterns: Sequence[str]) -> bool:
+    parts = PurePosixPath(path).parts
+    for pattern in patterns:
+        if pattern.endswith("/"):
+            name = pattern.rstrip("/")
+            if "/" in name:
+                if path.startswith(name + "/"):
+                    return True
+            elif any(fnmatch.fnmatchcase(part, name) for part in parts[:-1]):
+                return True
+        elif "/" in pattern:
+            if fnmatch.fnmatchcase(path, pattern):
+                return True
+        elif parts and fnmatch.fnmatchcase(parts[-1], pattern):
+            return True
+    return False
 
 
 def _is_under(path: Path, roots: Iterable[Path]) -> bool:
@@ -60,7 +101,13 @@ def _in_skipped_dir(dir_parts: Sequence[str]) -> bool:
     return any(part.startswith(".") or part in SKIP_DIR_NAMES for part in dir_parts)
 
 
-def _git_entries(base: Path, spec: str, excluded: list[Path]) -> dict[str, str] | None:
+def _is_root(spec: str) -> bool:
+    return os.path.normpath(spec) in (".", "")
+
+
+def _git_entries(base: Path, spec: str, excluded: list[Path],
+                 with_untracked: bool) -> tuple[dict[str, str], list[str]] | None:
+    """(tracked files with work-tree content, untracked files left out), or None when git fails."""
     staged = _git(base, "ls-files", "--stage", "-z", "--", spec)
     modified = _git(base, "ls-files", "--modified", "-z", "--", spec)
     # --directory reports a wholly untracked directory once instead of listing
@@ -80,12 +127,19 @@ def _git_entries(base: Path, spec: str, excluded: list[Path]) -> dict[str, str] 
             changed.add(name)
         else:
             entries.pop(name, None)  # deleted in the work tree
+    others: set[str] = set()
     for name in filter(None, untracked.split("\0")):
         if name.endswith("/"):
             if not _in_skipped_dir(Path(name).parts):
-                changed.update(os.path.relpath(p, base) for p in _walk_files(base / name, excluded))
+                others.update(os.path.relpath(p, base) for p in _walk_files(base / name, excluded))
         elif not _in_skipped_dir(Path(name).parts[:-1]):
-            changed.add(name)
+            others.add(name)
+    others = {name for name in others if not _is_under((base / name).absolute(), excluded)}
+    skipped: list[str] = []
+    if with_untracked:
+        changed |= others
+    else:
+        skipped = sorted(others)
     changed = {name for name in changed if not _is_under((base / name).absolute(), excluded)}
     # hash-object reads one path per line; a name with a newline is hashed by content instead.
     simple = sorted(name for name in changed if "\n" not in name)
@@ -96,7 +150,8 @@ def _git_entries(base: Path, spec: str, excluded: list[Path]) -> dict[str, str] 
         entries.update(zip(simple, ids.split(), strict=True))
     for name in changed - set(simple):
         entries[name] = file_sha256(base / name)
-    return {name: blob for name, blob in entries.items() if not _is_under((base / name).absolute(), excluded)}
+    kept = {name: blob for name, blob in entries.items() if not _is_under((base / name).absolute(), excluded)}
+    return kept, skipped
 
 
 def _walk_files(root: Path, excluded: list[Path]) -> Iterable[Path]:
@@ -114,27 +169,46 @@ def _walk_files(root: Path, excluded: list[Path]) -> Iterable[Path]:
                 yield here / name
 
 
-def hash_code_paths(paths: Sequence[str], base: Path, exclude: Sequence[Path] = ()) -> CodeHashes:
-    """A digest per declared code path, independent of where the checkout lives."""
+def hash_code_paths(paths: Sequence[str], base: Path, exclude: Sequence[Path] = (), *,
+                    irrelevant: Sequence[str] = IRRELEVANT_PATTERNS) -> CodeHashes:
+    """Every code file that counts, independent of where the checkout lives.
+
+    In git: tracked files (with uncommitted edits), minus files matching `irrelevant` unless the path
+    is named in `paths`; untracked files only under a declared path other than the project root (an
+    output file or a log written next to the code is not code). Outside git: every file under the paths.
+    """
     base = base.absolute()
     excluded = [Path(os.path.abspath(p)) for p in exclude]
     missing = [p for p in paths if not (base / p).exists()]
     in_git = _git(base, "rev-parse", "--is-inside-work-tree") is not None
-    digests: dict[str, str] = {}
+    files: dict[str, str] = {}
+    skipped: set[str] = set()
+    dropped: set[str] = set()
     mode = "git" if in_git else "files"
     for spec in paths:
         if spec in missing:
             continue
-        entries = _git_entries(base, spec, excluded) if in_git else None
-        if entries is None:
+        named_file = (base / spec).is_file()
+        found = _git_entries(base, spec, excluded, with_untracked=not _is_root(spec)) if in_git else None
+        if found is None:
             mode = "files"
             entries = {
-                os.path.relpath(path, base): file_sha256(path)
+                Path(os.path.relpath(path, base)).as_posix(): file_sha256(path)
                 for path in _walk_files(base / spec, excluded)
                 if not _is_under(path.absolute(), excluded)
             }
-        digests[spec] = _digest(entries.items())
-    return CodeHashes(digests=digests, mode=mode, missing=missing)
+        else:
+            entries, untracked = found
+            entries = {Path(name).as_posix(): blob for name, blob in entries.items()}
+            skipped.update(Path(name).as_posix() for name in untracked)
+        for name, blob in entries.items():
+            if not named_file and is_irrelevant(name, irrelevant):
+                dropped.add(name)
+            else:
+                files[name] = blob
+    dropped -= set(files)  # named elsewhere in paths: it counts
+    return CodeHashes(files=files, mode=mode, missing=missing, untracked_skipped=sorted(skipped - set(files)),
+                      irrelevant=sorted(dropped))
 
 
 def file_sha256(path: Path) -> str:

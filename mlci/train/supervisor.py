@@ -233,6 +233,10 @@ class Supervisor:
                 os.killpg(proc.pid, signal.SIGKILL)
         tee.join(timeout=5)
         proc.stdout.close()
+        flush = getattr(self.output, "flush", None)
+        if flush is not None:  # a line-buffered (redacting) sink holds the last partial line
+            with contextlib.suppress(Exception):
+                flush()
         duration = self.clock() - started
         status, exit_code, reason = classify_exit(
             returncode, guard_reason=self._guard_reason, forwarded_signal=self._signal,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mlci.errors import ExternalServiceError
-from mlci.redact import redact
+from mlci.redact import Redactor
 from mlci.train.fingerprint import DataFile
 from mlci.train.lineage import child_environment, param_strings
 from mlci.train.supervisor import GuardPolicy, Outcome, Supervisor
@@ -213,7 +213,7 @@ def _log_output(tracking, run_id: str, log_path: Path, env: Mapping[str, str], n
         note(f"training output is {size / 1024 / 1024:.0f} MB; not logged as an artifact (the job log has it)")
         return
     text = log_path.read_text(encoding="utf-8", errors="replace")
-    log_path.write_text(redact(text, env=dict(env)), encoding="utf-8")
+    log_path.write_text(Redactor.from_env(env)(text), encoding="utf-8")
     try:
         tracking.log_artifact(run_id, log_path, "mlci-logs")
     except Exception as exc:

@@ -32,9 +32,9 @@ def test_every_schema_violation_is_reported_with_line_and_column(tmp_path, clean
         load_effective(path, env={})
     messages = [e.message for e in info.value.errors]
     assert messages == [
-        f"{path}:4:3: unknown key 'nmae'; did you mean 'name'?",
-        f'{path}:6:18: "sometimes" is not one of: "auto", "alias", "tag"',
-        f"{path}:8:12: expected number, got str \"fast\"",
+        f"{path}:4:3: model: unknown key 'nmae'; did you mean 'name'?",
+        f'{path}:6:18: mlflow.registry-mode: "sometimes" is not one of: "auto", "alias", "tag"',
+        f"{path}:8:12: gitlab.timeout: expected number, got str \"fast\"",
     ]
 
 
@@ -47,7 +47,7 @@ def test_unknown_top_level_section_suggests_the_close_name(tmp_path, clean_env):
 
 def test_duplicate_keys_are_errors_not_silently_last_wins(tmp_path, clean_env):
     path = write(tmp_path, "model:\n  name: a\n  name: b\n")
-    with pytest.raises(ConfigError, match=r"mlci.yml:3:3: duplicate key 'name'"):
+    with pytest.raises(ConfigError, match=r"mlci.yml:3:3: model.name: duplicate key 'name'"):
         load_effective(path, env={})
 
 
@@ -123,7 +123,7 @@ def test_config_error_exits_2_with_location_on_stderr(tmp_path, clean_env, run_c
     path = write(tmp_path, "model:\n  nmae: x\n")
     code, _, err = run_cli("--config", str(path), "config", "show")
     assert code == 2
-    assert f"{path}:2:3: unknown key 'nmae'; did you mean 'name'?" in err
+    assert f"{path}:2:3: model: unknown key 'nmae'; did you mean 'name'?" in err
 
 
 def test_config_show_names_the_file_line_of_values_inside_open_ended_sections(tmp_path, clean_env, run_cli,

@@ -117,7 +117,7 @@ def test_inline_contract_schema_errors_point_into_mlci_yml(project, run_cli):
         """))
     code, _, err = run_cli("data", "check")
     assert code == 2
-    assert "mlci.yml:7:18: unknown key 'regx'; did you mean 'regex'?" in err
+    assert "mlci.yml:7:18: data.sources.train.contract.columns.code: unknown key 'regx'; did you mean 'regex'?" in err
 
 
 def test_missing_contract_file_names_it(project, run_cli):

@@ -22,7 +22,7 @@ def test_init_writes_a_config_the_loader_accepts_and_a_pipeline_that_lints_clean
 
     code, out, err = run_cli("init", "--owner", "ml-platform", "--metric", "roc_auc", "--gpu-tag", "gpu-a100")
     assert code == 0, err
-    assert {p.name for p in project.iterdir()} == {"mlci.yml", ".gitlab-ci.yml", "ci_templates"}
+    assert {p.name for p in project.iterdir()} == {"mlci.yml", ".gitlab-ci.yml", "ci_templates", ".gitignore"}
     config = load_effective("mlci.yml", env={})
     assert config.get("project", "name") == "churn-model"
     assert config.get("model", "name") == "churn-model"
@@ -84,3 +84,31 @@ def test_init_can_include_from_the_mlci_project_or_the_catalog(project, run_cli,
 def test_init_in_a_missing_directory_is_a_usage_error(project, run_cli):
     code, _, err = run_cli("init", "--dir", "nowhere")
     assert code == 2 and "nowhere is not a directory" in err
+
+
+def _ignored(project, *paths: str) -> list[str]:
+    """What git itself ignores among `paths` (the real rules, not a text search)."""
+    done = subprocess.run(["git", "check-ignore", *paths], cwd=project, capture_output=True, text=True)
+    return done.stdout.split()
+
+
+@pytest.mark.parametrize("existing", [None, "__pycache__/\n*.pyc", "data/\n/mlci-out\n"],
+                         ids=["no .gitignore", "one without mlci's entries", "one with part of them"])
+def test_init_makes_git_ignore_mlcis_outputs_so_git_add_dot_is_safe(project, run_cli, existing):
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    if existing is not None:
+        (project / ".gitignore").write_text(existing)
+    code, out, err = run_cli("init")
+    assert code == 0, err
+    (project / ".mlci" / "serve").mkdir(parents=True)
+    (project / ".mlci" / "mlflow.db").write_text("store")
+    (project / "mlci-out").mkdir()
+    (project / "mlci-out" / "train.json").write_text("{}")
+    assert _ignored(project, ".mlci/mlflow.db", "mlci-out/train.json") == [".mlci/mlflow.db", "mlci-out/train.json"]
+    text = (project / ".gitignore").read_text()
+    for line in (existing or "").splitlines():
+        assert line in text.splitlines(), "the user's own entries stay"
+    assert text.count("mlci-out") == 1 and text.count(".mlci/") == 1
+
+    code, out, _ = run_cli("init")  # again: nothing added twice
+    assert code == 0 and ".gitignore" not in out and (project / ".gitignore").read_text() == text

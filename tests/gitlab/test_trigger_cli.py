@@ -61,3 +61,18 @@ def test_malformed_variables_are_usage_errors(job_env, fake_gitlab, run_cli, bad
     code, _, err = run_cli("trigger", "--variable", bad)
     assert code == 2 and "KEY=VALUE" in err
     assert fake_gitlab.requests == []
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+@pytest.mark.parametrize("variable", ["MLCI_TRIGGER_TOKEN", "ALERTMANAGER_TRIGGER"])
+def test_a_rejected_trigger_token_names_the_trigger_token_variable_not_the_api_token(
+        job_env, fake_gitlab, run_cli, status, variable):
+    if variable != "MLCI_TRIGGER_TOKEN":
+        job_env.setenv("MLCI_GITLAB_TRIGGER_TOKEN_VARIABLE", variable)
+    job_env.setenv(variable, fake_gitlab.trigger_token)
+    fake_gitlab.fail_next(r"/trigger/pipeline$", status, body={"message": f"{status} Unauthorized"})
+    code, out, err = run_cli("trigger")
+    assert code == 3 and f"HTTP {status}" in err
+    hint = next(line for line in err.splitlines() if "hint:" in line)
+    assert variable in hint and "MLCI_GITLAB_TOKEN" not in hint
+    assert fake_gitlab.trigger_token not in out + err

@@ -73,7 +73,9 @@ def test_first_post_uploads_plots_and_links_them_absolutely(run_cli, project, fa
     notes = mlci_notes(fake_gitlab, mr["iid"])
     assert len(notes) == 1
     body = notes[0]["body"]
-    assert body.startswith(MARKER + "\n## Model report: `churn`")
+    marker, meta, visible = body.split("\n", 2)
+    assert marker == MARKER and meta.startswith("<!-- mlci-report-meta ") and meta.endswith(" -->")
+    assert visible.startswith("## Model report: `churn`")
     assert "**Gate: ✅ passed** · model version `7`" in body
     # Without CI_PIPELINE_URL/CI_JOB_URL the links are derived from the project URL.
     assert f"pipeline [\\#881]({fake_gitlab.project_web_url}/-/pipelines/881)" in body
@@ -92,7 +94,7 @@ def test_first_post_uploads_plots_and_links_them_absolutely(run_cli, project, fa
         assert served.status_code == 200 and served.content.startswith(PNG_SIGNATURE)
     _, out = project
     # report.md is what reviewers see; the plots and the HTML page stay as job artifacts.
-    assert MARKER + "\n" + (out / "report.md").read_text() == body
+    assert (out / "report.md").read_text() == visible
     assert sorted(p.name for p in (out / "report-plots").iterdir()) == [
         "confusion-matrix.png", "drift-tenure.png", "history-accuracy.png",
     ]
@@ -121,14 +123,17 @@ def test_rerun_updates_the_same_note(run_cli, project, fake_gitlab, clean_env):
     assert report(run_cli, project)[0] == 0
     first = mlci_notes(fake_gitlab, mr["iid"])[0]
 
+    clean_env.setenv("CI_JOB_ID", "4522")  # a retried job: same pipeline, same results, another job link
     code, stdout, _ = report(run_cli, project)
 
     assert code == 0
     notes = fake_gitlab.note_list(mr["iid"])
     assert len(notes) == 2 and notes[0]["body"] == "Looks good, but check the drift."
     assert [n["id"] for n in mlci_notes(fake_gitlab, mr["iid"])] == [first["id"]]
-    assert "report note updated" in stdout
+    assert "report note updated" in stdout and "0 uploaded" in stdout
+    assert "/-/jobs/4522" in mlci_notes(fake_gitlab, mr["iid"])[0]["body"]
     assert len(fake_gitlab.requests_to("POST", r"/notes$")) == 1
+    assert len(fake_gitlab.requests_to("POST", r"/uploads$")) == 3  # the first run's three plots only
 
 
 def test_key_override_gives_a_separate_note(run_cli, project, fake_gitlab, clean_env):

@@ -80,7 +80,8 @@ def test_retrain_branch_is_valid_gitlab_ci_with_train_gate_conclude():
     assert train["interruptible"] is True
     assert train["retry"]["max"] == 2
     assert "script_failure" not in train["retry"]["when"]  # a crashed run must not burn GPU hours twice
-    assert train["script"] == ["mlci train -- python train.py --epochs 3"]
+    assert train["script"] == ["mlci train"]  # the command runs inside mlci train, never in the job shell
+    assert data["variables"]["MLCI_TRAIN_COMMAND"] == {"value": "python train.py --epochs 3", "expand": False}
     assert train["needs"] == [{"pipeline": "4242", "job": "mlci-retrain-fetch-data", "artifacts": True}]
     assert train["artifacts"]["reports"]["dotenv"] == "mlci-out/train.env"
 

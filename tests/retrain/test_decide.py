@@ -209,7 +209,9 @@ def test_train_command_as_argv_is_quoted_safely(project, mlflow_store, model_nam
 
     assert code == 0, err
     child = _outputs(project)[2]
-    assert child["mlci-train"]["script"] == ["mlci train -- python train.py --name 'a b; rm -rf /'"]
+    assert child["mlci-train"]["script"] == ["mlci train"]
+    command = child["variables"]["MLCI_TRAIN_COMMAND"]
+    assert command == {"value": "python train.py --name 'a b; rm -rf /'", "expand": False}
 
 
 def test_tracking_uri_with_a_password_is_not_written_into_the_child(project, model_name, run_cli, monkeypatch):

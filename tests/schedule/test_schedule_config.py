@@ -61,7 +61,7 @@ def test_schema_rejects_unknown_keys_and_bad_variable_names(tmp_path):
     with pytest.raises(ConfigErrors) as caught:
         load_effective(path, env={})
     text = "\n".join(e.message for e in caught.value.errors)
-    assert "mlci.yml:4:5: unknown key 'crontimezone'; did you mean 'cron-timezone'?" in text
+    assert "mlci.yml:4:5: schedules[0]: unknown key 'crontimezone'; did you mean 'cron-timezone'?" in text
     assert "BAD-NAME" in text
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from mlci.train.fingerprint import DataFile, FingerprintInputs, fingerprint
+from mlci.train.fingerprint import DataFile, FingerprintInputs, cache_key, fingerprint
 from mlci.train.sources import describe_data_file, expand_data_patterns, hash_code_paths
 
 BASE = FingerprintInputs(
-    code={".": "c" * 64},
+    code={"train.py": "c" * 40},
     data=[DataFile("data/a.csv", "a" * 64, 10, 2), DataFile("data/b.csv", "b" * 64, 20, 3)],
     params={"lr": 0.1, "depth": 3},
     image="python:3.11",
@@ -30,7 +30,8 @@ def test_fingerprint_ignores_declaration_order_but_not_content():
 
 
 @pytest.mark.parametrize("changed", [
-    replace(BASE, code={".": "d" * 64}),
+    replace(BASE, code={"train.py": "d" * 40}),
+    replace(BASE, code={"train.py": "c" * 40, "model.py": "e" * 40}),
     replace(BASE, data=[DataFile("data/a.csv", "e" * 64, 10, 2), BASE.data[1]]),
     replace(BASE, data=[BASE.data[0]]),
     replace(BASE, params={"lr": 0.2, "depth": 3}),
@@ -38,9 +39,18 @@ def test_fingerprint_ignores_declaration_order_but_not_content():
     replace(BASE, image="python:3.12"),
     replace(BASE, command=["python", "train.py", "--epochs", "2"]),
     replace(BASE, command="python train.py"),  # shell string vs argv list
-], ids=["code", "data-content", "data-file-removed", "param-value", "param-type", "image", "command", "shell"])
+    replace(BASE, env={"ALPHA": "0123456789abcdef"}),
+], ids=["code", "code-file-added", "data-content", "data-file-removed", "param-value", "param-type", "image",
+        "command", "shell", "environment"])
 def test_every_input_changes_the_fingerprint(changed):
     assert fingerprint(changed) != fingerprint(BASE)
+
+
+def test_the_base_fingerprint_differs_only_when_something_but_the_environment_does():
+    with_env = replace(BASE, env={"ALPHA": "0123456789abcdef"})
+    assert cache_key(with_env).base == cache_key(BASE).base
+    assert cache_key(with_env).fingerprint != cache_key(BASE).fingerprint
+    assert cache_key(replace(BASE, image="x")).base != cache_key(BASE).base
 
 
 def git(repo: Path, *args: str) -> str:
@@ -61,13 +71,13 @@ def make_repo(root: Path) -> Path:
     return root
 
 
-def digest(root: Path, paths=(".",), exclude=()) -> dict:
+def digest(root: Path, paths=(".",), exclude=()) -> str:
     result = hash_code_paths(list(paths), root, exclude=list(exclude))
     assert result.missing == []
-    return result.digests
+    return result.digest
 
 
-def test_git_code_hash_follows_edits_reverts_untracked_files_and_ignores_ignored(tmp_path):
+def test_git_code_hash_follows_edits_and_reverts_of_tracked_files_and_ignores_ignored(tmp_path):
     repo = make_repo(tmp_path / "repo")
     clean = digest(repo)
     assert hash_code_paths(["."], repo).mode == "git"
@@ -84,9 +94,6 @@ def test_git_code_hash_follows_edits_reverts_untracked_files_and_ignores_ignored
     (repo / ".venv" / "lib" / "site.py").write_text("x = 1\n")  # an un-ignored virtualenv is not code
     assert digest(repo) == clean
 
-    (repo / "src" / "helper.py").write_text("H = 1\n")  # untracked, not ignored: it is code
-    assert digest(repo) != clean
-    (repo / "src" / "helper.py").unlink()
     (repo / "train.py").unlink()  # deleted in the work tree
     assert digest(repo) != clean
 
@@ -120,7 +127,7 @@ def test_outside_git_files_are_hashed_by_content(tmp_path):
     (root / "src" / "model.py").write_text("W = 1\n")
     result = hash_code_paths(["src"], root)
     assert result.mode == "files"
-    before = result.digests
+    before = result.digest
     (root / "src" / "__pycache__" / "model.cpython-311.pyc").write_bytes(b"junk")
     assert digest(root, ["src"]) == before
     (root / "src" / "model.py").write_text("W = 2\n")
