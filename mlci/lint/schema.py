@@ -1,8 +1,10 @@
 """Validation against GitLab's CI JSON Schema.
 
 The schema is GitLab's own (app/assets/javascripts/editor/schema/ci.json),
-as vendored and pinned by check-jsonschema (`--builtin-schema vendor.gitlab-ci`),
-so it works offline and is updated with that package rather than copied here.
+as vendored and pinned by check-jsonschema. mlci ships a copy of that file
+(mlci/lint/gitlab-ci.schema.json, with GitLab's license) so `mlci lint` works
+offline from the light core install; scripts/refresh_gitlab_schema.py
+updates it and a test fails when check-jsonschema's copy has moved on.
 """
 
 from __future__ import annotations
@@ -16,27 +18,27 @@ from mlci.errors import ConfigError
 from mlci.lint.findings import Finding
 from mlci.lint.source import Location
 
-SCHEMA_PACKAGE = "check_jsonschema.builtin_schemas.vendor"
-SCHEMA_FILE = "gitlab-ci.json"
+SCHEMA_PACKAGE = "mlci.lint"
+SCHEMA_FILE = "gitlab-ci.schema.json"
+ORIGIN_FILE = "gitlab-ci.schema.origin.json"
 
 
 def schema_source() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
-        return f"GitLab CI schema vendored by check-jsonschema {version('check-jsonschema')}"
-    except PackageNotFoundError:  # pragma: no cover - the import in gitlab_schema() fails first
+        origin = json.loads(resources.files(SCHEMA_PACKAGE).joinpath(ORIGIN_FILE).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):  # pragma: no cover - shipped with the package
         return "GitLab CI schema"
+    return f"GitLab CI schema vendored by {origin['from']} {origin['from-version']}"
 
 
 @functools.cache
 def gitlab_schema() -> dict:
     try:
         text = resources.files(SCHEMA_PACKAGE).joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
-    except (ModuleNotFoundError, FileNotFoundError):
+    except FileNotFoundError:  # pragma: no cover - a broken install
         raise ConfigError(
-            "GitLab's CI schema is not available: the check-jsonschema package is not installed",
-            hint="pip install check-jsonschema (it vendors GitLab's schema for offline use)",
+            f"GitLab's CI schema ({SCHEMA_FILE}) is missing from the mlci package",
+            hint="reinstall mlci (pip install --force-reinstall mlci)",
         ) from None
     return json.loads(text)
 
