@@ -128,7 +128,7 @@ def test_a_missing_extra_names_the_install_line(run_cli, monkeypatch, tmp_path):
     (tmp_path / "c.yml").write_text("columns:\n  a: {type: int}\n")
     code, _, err = run_cli("data", "check", "d.csv", "--contract", "c.yml")
     assert code == 2
-    assert "`mlci data` needs the Python package 'polars'" in err
+    assert "`mlci data check` needs the Python package 'polars'" in err
     assert "pip install 'mlci[data]'" in err
     assert "Traceback" not in err
 

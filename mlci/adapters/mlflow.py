@@ -35,6 +35,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from mlci.adapters.ci_env import CiEnv, read_ci_env
 from mlci.errors import ConfigError, ExternalServiceError
+from mlci.extras import check_tracking_store
 
 if TYPE_CHECKING:
     from mlci.config import Config
@@ -213,6 +214,8 @@ class Registry:
     def client(self):
         if self._client is None:
             with self._errors("connect to the tracking store"):
+                check_tracking_store(self.tracking_uri)
+                check_tracking_store(self.registry_uri)
                 from mlflow import MlflowClient
 
                 fail_fast_requests()
