@@ -8,10 +8,10 @@ sees when one is missing); each template job installs its command's extra.
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from mlci.extras import (
     COMMAND_EXTRAS,

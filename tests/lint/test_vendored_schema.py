@@ -16,7 +16,8 @@ REPO = Path(__file__).resolve().parents[2]
 def _load_refresh_script():
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("refresh_gitlab_schema", REPO / "scripts" / "refresh_gitlab_schema.py")
+    script = REPO / "scripts" / "refresh_gitlab_schema.py"
+    spec = importlib.util.spec_from_file_location("refresh_gitlab_schema", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
