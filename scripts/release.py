@@ -91,11 +91,13 @@ def changelog_with_release(text: str, version: str, today: dt.date) -> str:
 def bump(version: str, *, today: dt.date | None = None) -> list[Path]:
     check_semver(version)
     old = current_version()
-    if old == version:
-        raise ReleaseError(f"mlci is already at {version}")
-    INIT.write_text(INIT.read_text().replace(f'__version__ = "{old}"', f'__version__ = "{version}"'))
+    # Releasing the version already stamped (a first release) only dates its CHANGELOG section.
     CHANGELOG.write_text(changelog_with_release(CHANGELOG.read_text(), version, today or dt.date.today()))
-    changed = [INIT, CHANGELOG]
+    changed = [CHANGELOG]
+    if old == version:
+        return changed
+    INIT.write_text(INIT.read_text().replace(f'__version__ = "{old}"', f'__version__ = "{version}"'))
+    changed.append(INIT)
     # Golden files hold the rendered templates, whose install step names the version.
     for golden in sorted(GOLDEN.glob("*.yml")):
         text = golden.read_text()
