@@ -6,22 +6,35 @@ removed. Each runs on good data (total time) and on the bad-data variant
 (time until the first job fails, i.e. how soon a developer hears about it).
 The DAG version must not be slower.
 
-    python benchmarks/pipeline_feedback.py
+By default the jobs use the mlci of this checkout (MLCI_INSTALL=preinstalled). With
+`--bootstrap uv` (or pip) the bad-data runs start every time from an empty virtualenv
+and the data check installs mlci itself, as on a fresh runner: the templates' install
+step, from a loopback GitLab PyPI registry serving the wheel built from this checkout,
+so the time to the first failure includes the bootstrap.
+
+    python benchmarks/pipeline_feedback.py [--rounds 3] [--bootstrap preinstalled|uv|pip]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.e2e.harness import Workspace, workspace_with_services
+from tests.e2e.harness import REPO_ROOT, Workspace, workspace_with_services
 from tests.e2e.scenarios import prepare_data
+from tests.fakes.pypi_registry import FakePyPIRegistry
+
+JOB_TOKEN = "glcbt-64_bench-job-token"
 
 DAG_FILE = ".gitlab-ci-dag.yml"
 STAGED_FILE = ".gitlab-ci-staged.yml"
@@ -54,10 +67,36 @@ def write_variants(ws: Workspace, variables: dict[str, str]) -> None:
     (ws.root / STAGED_FILE).write_text(yaml.safe_dump(staged, sort_keys=False))
 
 
-def measure(label: str, *, bad_data: bool, rounds: int) -> dict[str, list[float]]:
+@contextlib.contextmanager
+def bootstrap_from_registry(mode: str):
+    """A loopback PyPI registry with this checkout's wheel, and a factory of empty runner virtualenvs."""
+    scratch = Path(tempfile.mkdtemp(prefix="mlci-bench-bootstrap-"))
+    try:
+        subprocess.run(["uv", "build", "-q", "--wheel", "-o", str(scratch / "dist"), str(REPO_ROOT)], check=True)
+        with FakePyPIRegistry(projects={"77": "mlci/mlci"}, job_tokens=(JOB_TOKEN,)) as registry:
+            for wheel in (scratch / "dist").glob("*.whl"):
+                registry.add_file("mlci/mlci", wheel)
+
+            def fresh_runner() -> dict[str, str]:
+                venv = scratch / "runner"
+                shutil.rmtree(venv, ignore_errors=True)
+                subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+                uv_dir = Path(sys.executable).parent  # uv of the dev extra, not a version manager's shim
+                return {"MLCI_INSTALL": mode, "CI_SERVER_PROTOCOL": "http", "CI_SERVER_FQDN": registry.server_fqdn,
+                        "CI_JOB_TOKEN": JOB_TOKEN, "PATH": f"{venv / 'bin'}:{uv_dir}:/usr/local/bin:/usr/bin:/bin"}
+
+            yield fresh_runner
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def measure(label: str, *, bad_data: bool, rounds: int, bootstrap: str = "preinstalled") -> dict[str, list[float]]:
     """Alternate the two shapes round by round in one workspace, so drift in machine load hits both."""
     results: dict[str, list[float]] = {"dag_total": [], "staged_total": [], "dag_first": [], "staged_first": []}
-    with workspace_with_services(fake_gitlab=True) as ws:
+    runner = bootstrap_from_registry(bootstrap) if bootstrap != "preinstalled" else contextlib.nullcontext(dict)
+    # the good-data runs train the example model, which needs the user's image (scikit-learn, MLflow):
+    # they keep the mlci of this checkout
+    with runner as fresh_runner, workspace_with_services(fake_gitlab=True) as ws:
         iid = ws.open_merge_request("feature/bench", "bench")
         mr_vars = ws.merge_request_variables(iid, "feature/bench")
         if bad_data:
@@ -70,7 +109,7 @@ def measure(label: str, *, bad_data: bool, rounds: int) -> dict[str, list[float]
                 # A fresh MLflow store per run, so the run cache never favours the later run.
                 for path in (ws.root / ".mlci").glob("mlflow.db*"):
                     path.unlink()
-                run = ws.run_pipeline(f"{label}-{shape}-{round_no}", mr_vars, file=file)
+                run = ws.run_pipeline(f"{label}-{shape}-{round_no}", {**mr_vars, **fresh_runner()}, file=file)
                 results[f"{shape}_total"].append(run.seconds)
                 if run.first_failure_seconds is not None:
                     results[f"{shape}_first"].append(run.first_failure_seconds)
@@ -80,10 +119,13 @@ def measure(label: str, *, bad_data: bool, rounds: int) -> dict[str, list[float]
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--bootstrap", choices=["preinstalled", "uv", "pip"], default="preinstalled",
+                        help="how the bad-data runs get mlci: already on PATH, or installed by the data check job")
     args = parser.parse_args()
     good = measure("good", bad_data=False, rounds=args.rounds)
-    bad = measure("bad", bad_data=True, rounds=args.rounds)
-    print(f"example MR pipeline under gitlab-ci-local (shell executor), median of {args.rounds} alternating runs")
+    bad = measure("bad", bad_data=True, rounds=args.rounds, bootstrap=args.bootstrap)
+    print(f"example MR pipeline under gitlab-ci-local (shell executor), median of {args.rounds} alternating runs; "
+          f"bad-data runs bootstrap: {args.bootstrap}")
     print(f"{'':34}{'DAG (needs)':>12}{'stage by stage':>16}{'ratio':>8}")
     rows = [
         ("total time, good data (s)", good["dag_total"], good["staged_total"]),

@@ -176,9 +176,9 @@ def _run_command(args) -> int:
             ctx.error(f"hint: {exc.hint}")
         return exc.exit_code
     except ModuleNotFoundError as exc:
-        from mlci.extras import missing_extra
+        from mlci.extras import command_key, missing_extra
 
-        explained = missing_extra(exc, args.command)
+        explained = missing_extra(exc, command_key(args))
         if explained is None:
             raise
         ctx.error(explained.message)

@@ -129,7 +129,7 @@ def test_a_missing_extra_names_the_install_line(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 2, out.stderr
-    assert "`mlci data` needs the Python package 'polars'" in out.stderr
+    assert "`mlci data check` needs the Python package 'polars'" in out.stderr
     assert "pip install 'mlci[data]'" in out.stderr
     assert "Traceback" not in out.stderr
 

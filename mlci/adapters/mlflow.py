@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlci.adapters.ci_env import CiEnv, read_ci_env
 from mlci.errors import ConfigError, ExternalServiceError
+from mlci.extras import check_tracking_store
 from mlci.redact import credential_free_url, redact_patterns, redact_value
 
 if TYPE_CHECKING:
@@ -204,6 +205,8 @@ class Registry:
     def client(self):
         if self._client is None:
             with self._errors("connect to the tracking store"):
+                check_tracking_store(self.tracking_uri)
+                check_tracking_store(self.registry_uri)
                 from mlflow import MlflowClient
 
                 fail_fast_requests()

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 # mlci.adapters.mlflow imports mlflow only inside its functions: the cache lookup stays mlflow-free.
 from mlci.adapters.mlflow import fail_fast_requests, mlflow_errors, redact_uri, strip_url_credentials
 from mlci.errors import ExternalServiceError, UsageError
+from mlci.extras import check_tracking_store
 from mlci.redact import redact_value
 
 SERVICE = "MLflow"
@@ -396,6 +397,7 @@ class MlflowTracking:
         fail_fast_requests()
         if target.kind == "sqlite" and target.db_path is not None:
             target.db_path.parent.mkdir(parents=True, exist_ok=True)
+        check_tracking_store(target.child_uri)
         from mlflow import MlflowClient
 
         self.target = target

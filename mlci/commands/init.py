@@ -70,9 +70,11 @@ def run(args, ctx) -> int:
         metric=args.metric, include=args.include, mlci_project=args.mlci_project, gpu_tag=args.gpu_tag,
     )
     files = {root / file: text for file, text in render_init(options).items()}
+    templates = set()
     if args.include == "local":
         for file, text in render_templates(load_manifests()).items():
             files[root / "ci_templates" / file] = text
+            templates.add(root / "ci_templates" / file)
 
     existing = [path for path, text in files.items()
                 if path.exists() and path.read_text(encoding="utf-8", errors="replace") != text]
@@ -86,7 +88,9 @@ def run(args, ctx) -> int:
         )
     for path, text in files.items():
         if not path.exists() or path.read_text(encoding="utf-8", errors="replace") != text:
-            atomic_write(path, text)
+            # The templates are mlci's own text, documented examples included; what else init writes
+            # holds the user's answers and passes the redaction like every file.
+            atomic_write(path, text, redacted=path not in templates)
             ctx.info(f"wrote {path}")
         else:
             ctx.info(f"skipped {path}: already what `mlci init` would write")

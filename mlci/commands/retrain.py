@@ -33,8 +33,8 @@ def configure(parser) -> None:
     decide.add_argument("--light-tags", action="append", default=[], metavar="TAGS",
                         help="runner tags of the gate/conclude jobs")
     decide.add_argument("--setup-command", action="append", default=[], metavar="CMD",
-                        help="before_script line for every child job (repeatable), e.g. 'pip install mlci' "
-                        "(default: $MLCI_SETUP_COMMAND)")
+                        help="before_script line for every child job (repeatable); default in a template job "
+                        "($MLCI_INSTALL set): mlci's install step, with the extra of each child job's command")
     decide.add_argument("--data-job", default=DEFAULT_DATA_JOB, metavar="JOB",
                         help=f"parent job whose artifacts the training job downloads (default {DEFAULT_DATA_JOB}; "
                         "'none' for none)")

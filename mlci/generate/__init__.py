@@ -11,7 +11,7 @@ import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlci.generate.readme import MarkersMissing, catalog_readme, with_reference
+from mlci.generate.readme import MarkersMissing, catalog_readme, with_reference, with_version_stamps
 from mlci.generate.render import LOCAL, Layout, RenderError, render_all, render_stage
 from mlci.generate.stages import ManifestSet, load_manifests
 
@@ -48,9 +48,12 @@ def plan(
     catalog_dir: Path | None = None,
     catalog_project: str = "mlci/mlci",
 ) -> list[GeneratedFile]:
+    from mlci import __version__
+
     files = [GeneratedFile(out_dir / name, text) for name, text in render_templates(manifests, LOCAL).items()]
     if readme is not None and readme.exists():
-        files.append(GeneratedFile(readme, with_reference(readme.read_text(encoding="utf-8"), manifests, LOCAL)))
+        text = with_version_stamps(readme.read_text(encoding="utf-8"), __version__)
+        files.append(GeneratedFile(readme, with_reference(text, manifests, LOCAL)))
     if catalog_dir is not None:
         catalog = Layout("catalog", default_component_project=catalog_project)
         for name, text in render_templates(manifests, catalog).items():
@@ -74,7 +77,7 @@ def write(files: list[GeneratedFile]) -> list[Path]:
     for item in files:
         current = item.path.read_text(encoding="utf-8") if item.path.exists() else None
         if current != item.text:
-            atomic_write(item.path, item.text)
+            atomic_write(item.path, item.text, redacted=False)
             changed.append(item.path)
     return changed
 

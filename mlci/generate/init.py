@@ -31,8 +31,8 @@ class InitOptions:
     metric: str = "accuracy"
     include: str = "local"
     mlci_project: str = "mlci/mlci"
-    ref: str = f"v{__version__}"
-    install_spec: str = f"mlci=={__version__}"
+    ref: str = __version__  # release tags are plain SemVer, the component versions too
+    install_spec: str = ""  # empty: the templates install their own version
     train_image: str = "python:3.12-slim"
     gpu_tag: str = "gpu"
     train_timeout: str = "3h"
@@ -44,6 +44,32 @@ def _include_key(options: InitOptions, stage: str) -> str:
     if options.include == "project":
         return "project: " + yaml_value(options.mlci_project)
     return "component: " + yaml_value(f"$CI_SERVER_FQDN/{options.mlci_project}/{stage}@{options.ref.lstrip('v')}")
+
+
+def _index_url(options: InitOptions) -> str:
+    """The mlci project's PyPI registry when it is not the templates' default project, else empty (the default)."""
+    if options.mlci_project == InitOptions.mlci_project:
+        return ""
+    from urllib.parse import quote
+
+    return ("${CI_SERVER_PROTOCOL}://gitlab-ci-token:${CI_JOB_TOKEN}@${CI_SERVER_FQDN}/api/v4/projects/"
+            f"{quote(options.mlci_project, safe='')}/packages/pypi/simple")
+
+
+def _stage_inputs(options: InitOptions, stage: str) -> dict[str, object]:
+    """The inputs `mlci init` sets on one include; everything else keeps the templates' default."""
+    inputs: dict[str, object] = {}
+    if options.install_spec:
+        inputs["install-spec"] = options.install_spec
+    index_url = _index_url(options)
+    if index_url:
+        inputs["index-url"] = index_url  # mlci from the PyPI registry of the project that hosts it
+    if stage == "train":
+        inputs.update({"image": options.train_image, "tags": [options.gpu_tag], "timeout": options.train_timeout})
+    elif stage == "retrain":
+        inputs.update({"train-image": options.train_image, "train-tags": options.gpu_tag,
+                       "train-timeout": options.train_timeout})
+    return inputs
 
 
 def render_init(options: InitOptions) -> dict[str, str]:
@@ -59,6 +85,7 @@ def render_init(options: InitOptions) -> dict[str, str]:
     pipeline = env.get_template("init/gitlab-ci.yml.j2").render(
         **values, stages=STAGE_ORDER, include_kind=options.include,
         include_key=lambda stage: _include_key(options, stage),
+        inputs_for=lambda stage: _stage_inputs(options, stage),
     )
     _verify(config, pipeline, options)
     return {"mlci.yml": config, ".gitlab-ci.yml": pipeline}

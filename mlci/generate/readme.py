@@ -17,8 +17,25 @@ BEGIN = "<!-- BEGIN mlci generate: template reference (do not edit by hand) -->"
 END = "<!-- END mlci generate: template reference -->"
 
 
+# Places where the README names an mlci release: a pinned requirement, a component or project ref,
+# the image tag. `mlci generate` writes the current version into each; --check fails while one lags.
+VERSION_STAMPS = (
+    re.compile(r"(?<![\w-])(mlci(?:\[[a-z,]+\])?==)(\d+\.\d+\.\d+)\b"),
+    re.compile(r"(/mlci/[a-z]+@)(\d+\.\d+\.\d+)\b"),
+    re.compile(r"(/mlci:)(\d+\.\d+\.\d+)\b"),
+    re.compile(r"(project: <group>/mlci, ref: )(\d+\.\d+\.\d+)\b"),
+)
+
+
 class MarkersMissing(Exception):
     pass
+
+
+def with_version_stamps(text: str, version: str) -> str:
+    """`text` with every mlci release it names set to `version`."""
+    for pattern in VERSION_STAMPS:
+        text = pattern.sub(lambda match: match[1] + version, text)
+    return text
 
 
 def md_text(value: str) -> str:

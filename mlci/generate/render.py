@@ -52,6 +52,20 @@ def yaml_value(value: Any) -> str:
     return text
 
 
+def literal_block(text: str, indent: int) -> str:
+    """A constant multi-line string as a YAML literal block (`|`), indented by `indent` spaces.
+
+    Only for text of mlci's own (the install step), never for user values: those go through yaml_value.
+    """
+    if any(ch in text for ch in "\r\t\x85\u2028\u2029") or text != text.strip() or text.startswith(" "):
+        raise RenderError("a literal block holds plain lines only")
+    pad = " " * indent
+    block = "|-\n" + "\n".join(pad + line if line else "" for line in text.split("\n"))
+    if yaml.safe_load(f"k: {block}".replace("\n" + pad, "\n  ")) != {"k": text}:  # pragma: no cover
+        raise RenderError("literal block did not survive a round trip")
+    return block
+
+
 def comment_text(value: Any) -> str:
     """Text safe inside a `# ...` comment: one line, nothing that ends the comment."""
     return re.sub(r"[\r\n\u0085\u2028\u2029]+", " ", str(value))
@@ -112,9 +126,41 @@ LOCAL = Layout("local")
 class _StageHelpers:
     """What a stage's .j2 body may call. Each helper checks the names it is given."""
 
-    def __init__(self, manifest: StageManifest):
+    def __init__(self, manifest: StageManifest, layout: Layout = None):
         self.manifest = manifest
+        self.layout = layout or LOCAL
         self.used_inputs: set[str] = set()
+
+    def version(self) -> str:
+        """The mlci version these templates install when nothing else says which."""
+        from mlci import __version__
+
+        return yaml_value(__version__)
+
+    def install_step(self, indent: int) -> str:
+        """The shared install step (mlci/generate/install.py) as a literal block at `indent` spaces."""
+        from mlci.generate.install import install_step
+
+        return literal_block(install_step(), indent)
+
+    def install_variables(self, extra: str | None, indent: int = 4) -> str:
+        """A job's install variables: mode, requirement, index and the extra of its command.
+
+        `extra=None` leaves MLCI_EXTRA to the hidden variant the job extends (the command depends on an input).
+        """
+        from mlci.extras import EXTRA_MODULES
+
+        if extra and extra not in EXTRA_MODULES:  # "": the core alone
+            raise RenderError(f"{self.manifest.path}: unknown extra '{extra}' (see mlci/extras.py)")
+        lines = {
+            "MLCI_INSTALL": self.input("install"),
+            "MLCI_INSTALL_SPEC": self.var("install-spec"),
+            "MLCI_INDEX_URL": self.var("index-url"),
+        }
+        if extra is not None:
+            lines["MLCI_EXTRA"] = yaml_value(extra) if extra else '""'
+        pad = " " * indent
+        return "\n".join(f"{pad}{name}: {value}" for name, value in lines.items()).lstrip(" ")
 
     def input(self, name: str) -> str:
         """`$[[ inputs.NAME ]]` as a YAML value (whole-value interpolation keeps the input's type)."""
@@ -210,7 +256,7 @@ def _banner(manifest: StageManifest, layout: Layout) -> str:
 
 
 def render_stage(manifest: StageManifest, layout: Layout = LOCAL) -> str:
-    helpers = _StageHelpers(manifest)
+    helpers = _StageHelpers(manifest, layout)
     body = _environment().get_template(f"mlci-{manifest.name}.yml.j2").render(
         m=helpers, manifest=manifest, stage=manifest.name,
     )
@@ -218,7 +264,8 @@ def render_stage(manifest: StageManifest, layout: Layout = LOCAL) -> str:
     if unused:
         names = ", ".join(sorted(unused))
         raise RenderError(f"{manifest.path}: inputs declared but never used by the template: {names}")
-    text = f"{_banner(manifest, layout)}\n{header(manifest, layout)}\n---\n{body.strip()}\n"
+    component = ["version"] if layout.kind == "catalog" else None
+    text = f"{_banner(manifest, layout)}\n{header(manifest, layout, component=component)}\n---\n{body.strip()}\n"
     verify_rendered(text, manifest.jobs, manifest.inputs)
     return text
 

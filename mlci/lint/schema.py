@@ -1,10 +1,10 @@
 """Validation against GitLab's CI JSON Schema.
 
 The schema is GitLab's own (app/assets/javascripts/editor/schema/ci.json),
-as vendored and pinned by check-jsonschema (`--builtin-schema vendor.gitlab-ci`),
-so it works offline and is updated with that package rather than copied here.
-The file is read without importing check-jsonschema, whose import alone costs
-about a second.
+as vendored and pinned by check-jsonschema. mlci ships a copy of that file
+(mlci/lint/gitlab-ci.schema.json, with GitLab's license) so `mlci lint` works
+offline from the light core install; scripts/refresh_gitlab_schema.py
+updates it and a test fails when check-jsonschema's copy has moved on.
 
 Speed: lint runs in pre-commit hooks and in every pipeline. A valid file is
 checked by a validator that fastjsonschema compiles from the schema once and
@@ -20,6 +20,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterator
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,9 @@ from mlci.errors import ConfigError
 from mlci.lint.findings import Finding
 from mlci.lint.source import Location
 
-SCHEMA_PACKAGE = "check_jsonschema"
-SCHEMA_FILE = ("builtin_schemas", "vendor", "gitlab-ci.json")
+SCHEMA_PACKAGE = "mlci.lint"
+SCHEMA_FILE = "gitlab-ci.schema.json"
+ORIGIN_FILE = "gitlab-ci.schema.origin.json"
 
 # Where GitLab is stricter than the schema check-jsonschema vendors. Each entry is pinned by a fixture from
 # GitLab's own schema tests (tests/lint/gitlab_yaml_tests) and listed in docs/lint.md.
@@ -42,7 +44,7 @@ SCHEMA_CORRECTIONS: list[tuple[tuple, Any, str]] = [
 
 
 def _package_dir(name: str) -> Path | None:
-    """Where an installed package lives, found without importing it (check-jsonschema's import takes ~1 s)."""
+    """Where an installed package lives, found without importing it."""
     import sys
 
     for entry in sys.path:
@@ -58,23 +60,16 @@ def _package_dir(name: str) -> Path | None:
 
 
 def schema_file() -> Path:
-    package = _package_dir(SCHEMA_PACKAGE)
-    if package is None:
-        raise ConfigError(
-            "GitLab's CI schema is not available: the check-jsonschema package is not installed",
-            hint="pip install check-jsonschema (it vendors GitLab's schema for offline use)",
-        )
-    return package.joinpath(*SCHEMA_FILE)
+    return Path(str(resources.files(SCHEMA_PACKAGE).joinpath(SCHEMA_FILE)))
 
 
 @functools.cache
 def schema_source() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
-        return f"GitLab CI schema vendored by check-jsonschema {version('check-jsonschema')}"
-    except PackageNotFoundError:  # pragma: no cover - schema_file() fails first
+        origin = json.loads(resources.files(SCHEMA_PACKAGE).joinpath(ORIGIN_FILE).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):  # pragma: no cover - shipped with the package
         return "GitLab CI schema"
+    return f"GitLab CI schema vendored by {origin['from']} {origin['from-version']}"
 
 
 @functools.cache
@@ -82,6 +77,11 @@ def _schema_text() -> str:
     path = schema_file()
     try:
         return path.read_text(encoding="utf-8")
+    except FileNotFoundError:  # pragma: no cover - a broken install
+        raise ConfigError(
+            f"GitLab's CI schema ({SCHEMA_FILE}) is missing from the mlci package",
+            hint="reinstall mlci (pip install --force-reinstall mlci)",
+        ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read GitLab's CI schema: {exc}", location=str(path)) from None
 

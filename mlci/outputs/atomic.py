@@ -17,12 +17,15 @@ from typing import Any
 ARTIFACT_VERSION = 1
 
 
-def atomic_write(path: str | os.PathLike, data: str | bytes, *, mode: int = 0o644) -> Path:
-    from mlci.redact import current_redactor
-
+def atomic_write(path: str | os.PathLike, data: str | bytes, *, mode: int = 0o644, redacted: bool = True) -> Path:
+    """`redacted=False` only for files whose every byte comes from mlci's own package (rendered templates:
+    their documented examples such as `postgresql://user:password@host` must stay as written)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = current_redactor().data(data)
+    if redacted:
+        from mlci.redact import current_redactor
+
+        data = current_redactor().data(data)
     raw = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

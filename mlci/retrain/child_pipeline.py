@@ -44,10 +44,11 @@ class ChildPipelineSpec:
     train_command: str = ""              # run by `mlci train` (as MLCI_TRAIN_COMMAND); empty -> train.* config
     light_image: str = ""                # image for gate/conclude/skipped; empty -> `image`
     light_tags: tuple[str, ...] = ()
-    setup_script: tuple[str, ...] = ()   # before_script lines for every child job, written by the template
-    #                                      author (e.g. pip install "$MLCI_INSTALL_SPEC"); values via `variables`
+    setup_script: tuple[str, ...] = ()   # before_script lines for every child job (mlci's install step)
     out_dir: str = "mlci-out"
     variables: dict[str, str] = field(default_factory=dict)  # pipeline-wide, never expanded by GitLab
+    # pipeline-wide and expanded in each child job, e.g. an index URL holding ${CI_JOB_TOKEN}
+    expanded_variables: dict[str, str] = field(default_factory=dict)
     parent_pipeline_id: str = ""
     data_job: str = ""                   # parent job whose artifacts (fresh data) mlci-train downloads
     train_retry_max: int = 2
@@ -55,7 +56,7 @@ class ChildPipelineSpec:
     artifacts_expire_in: str = "30 days"
 
 
-def _base_job(spec: ChildPipelineSpec, stage: str, *, image: str, tags: tuple[str, ...]) -> dict[str, Any]:
+def _base_job(spec: ChildPipelineSpec, stage: str, *, image: str, tags: tuple[str, ...], extra: str) -> dict[str, Any]:
     job: dict[str, Any] = {"stage": stage}
     if image:
         job["image"] = image
@@ -63,6 +64,8 @@ def _base_job(spec: ChildPipelineSpec, stage: str, *, image: str, tags: tuple[st
         job["tags"] = list(tags)
     if spec.setup_script:
         job["before_script"] = list(spec.setup_script)
+        # The install step installs the extra of the job's command, as the templates' jobs do.
+        job["variables"] = {"MLCI_EXTRA": extra}
     return job
 
 
@@ -70,8 +73,8 @@ def _out(spec: ChildPipelineSpec, name: str) -> str:
     return f"{spec.out_dir.rstrip('/')}/{name}"
 
 
-def _light(spec: ChildPipelineSpec, stage: str) -> dict[str, Any]:
-    return _base_job(spec, stage, image=spec.light_image or spec.image, tags=spec.light_tags)
+def _light(spec: ChildPipelineSpec, stage: str, extra: str) -> dict[str, Any]:
+    return _base_job(spec, stage, image=spec.light_image or spec.image, tags=spec.light_tags, extra=extra)
 
 
 def _variables(decision: Decision, spec: ChildPipelineSpec) -> dict[str, Any]:
@@ -85,7 +88,8 @@ def _variables(decision: Decision, spec: ChildPipelineSpec) -> dict[str, Any]:
         values["MLCI_TRAIN_COMMAND"] = spec.train_command
     if spec.parent_pipeline_id:
         values["MLCI_PARENT_PIPELINE_ID"] = spec.parent_pipeline_id
-    return {name: {"value": str(value), "expand": False} for name, value in values.items()}
+    literal = {name: {"value": str(value), "expand": False} for name, value in values.items()}
+    return {**literal, **{name: str(value) for name, value in spec.expanded_variables.items()}}
 
 
 def build_child_pipeline(decision: Decision, spec: ChildPipelineSpec) -> dict[str, Any]:
@@ -93,7 +97,7 @@ def build_child_pipeline(decision: Decision, spec: ChildPipelineSpec) -> dict[st
     pipeline: dict[str, Any] = {"variables": _variables(decision, spec)}
     if not decision.retrain:
         pipeline[SKIPPED_JOB] = {
-            **_light(spec, "test"),
+            **_light(spec, "test", "retrain"),
             "interruptible": True,
             "script": ["mlci retrain conclude --skipped"],
             "artifacts": {"when": "always", "paths": [_out(spec, "retrain-summary.json")]},
@@ -102,7 +106,7 @@ def build_child_pipeline(decision: Decision, spec: ChildPipelineSpec) -> dict[st
 
     pipeline["stages"] = ["train", "gate", "conclude"]
     train: dict[str, Any] = {
-        **_base_job(spec, "train", image=spec.image, tags=spec.train_tags),
+        **_base_job(spec, "train", image=spec.image, tags=spec.train_tags, extra="train"),
         "interruptible": True,
         "script": ["mlci train"],
         "artifacts": {
@@ -125,7 +129,7 @@ def build_child_pipeline(decision: Decision, spec: ChildPipelineSpec) -> dict[st
     # Exit 1 (gate failed) is allowed so conclude still runs and records "blocked";
     # artifacts are kept on failure so the gate's dotenv verdict reaches conclude.
     pipeline[GATE_JOB] = {
-        **_light(spec, "gate"),
+        **_light(spec, "gate", "gate"),
         "needs": [TRAIN_JOB],
         "script": ["mlci gate"],
         "allow_failure": {"exit_codes": [1]},
@@ -143,7 +147,7 @@ def build_child_pipeline(decision: Decision, spec: ChildPipelineSpec) -> dict[st
     conclude_needs: list[Any] = [GATE_JOB]
     if spec.with_report:
         pipeline[REPORT_JOB] = {
-            **_light(spec, "gate"),
+            **_light(spec, "gate", "report"),
             "needs": [GATE_JOB],
             "script": ["mlci report --dry-run"],
             "allow_failure": True,  # the MR then gets a generated summary instead
@@ -151,7 +155,7 @@ def build_child_pipeline(decision: Decision, spec: ChildPipelineSpec) -> dict[st
         }
         conclude_needs.append({"job": REPORT_JOB, "artifacts": True})
     pipeline[CONCLUDE_JOB] = {
-        **_light(spec, "conclude"),
+        **_light(spec, "conclude", "retrain"),
         "needs": conclude_needs,
         "script": ["mlci retrain conclude"],
         "artifacts": {"when": "always", "paths": [_out(spec, "retrain-summary.json")]},

@@ -89,6 +89,35 @@ def _shareable_uri(uri: str | None) -> bool:
         return False
 
 
+def _share_install_setting(ctx, name: str, literal: dict[str, str], expanded: dict[str, str]) -> None:
+    """Pass this job's install setting to the child jobs without writing a secret into the artifact.
+
+    The job token in the default index URL is put back as ${CI_JOB_TOKEN}, so each child job
+    expands its own token; any other credential stays out and the child jobs go without it.
+    """
+    value = ctx.env.get(name, "")
+    if not value:
+        return
+    token = ctx.env.get("CI_JOB_TOKEN", "")
+    if token and token in value:
+        value = value.replace(token, "${CI_JOB_TOKEN}")
+        if _has_password(value.replace(":${CI_JOB_TOKEN}@", "@")):
+            ctx.warn(f"{name} holds credentials besides the job token, so it is not written into the child "
+                     "pipeline; define it as a CI/CD variable so the child jobs inherit it")
+            return
+        expanded[name] = value.replace("$", "$$").replace("$${CI_JOB_TOKEN}", "${CI_JOB_TOKEN}")
+    elif any(_has_password(part) for part in value.split()):
+        ctx.warn(f"{name} holds credentials, so it is not written into the child pipeline; "
+                 "define it as a CI/CD variable so the child jobs inherit it")
+    else:
+        literal[name] = value
+
+
+def _has_password(text: str) -> bool:
+    """True when a URL in `text` (an index URL, or a requirement such as `mlci @ https://...`) has a password."""
+    return any(not _shareable_uri(url) for url in re.findall(r"[A-Za-z][\w+.-]*://\S+", text))
+
+
 def _child_spec(args, ctx, config, ci, settings: RetrainSettings):
     from mlci.retrain.child_pipeline import ChildPipelineSpec
 
@@ -116,9 +145,20 @@ def _child_spec(args, ctx, config, ci, settings: RetrainSettings):
             ctx.warn(f"{variable} holds credentials, so it is not written into the child pipeline; "
                      "define it as a CI/CD variable so the child jobs inherit it")
     light_image = args.light_image if args.light_image is not None else ctx.env.get("CI_JOB_IMAGE", "")
-    # The templates put their install step in MLCI_SETUP_COMMAND so child jobs can repeat it.
-    setup = [line for line in (args.setup_command or [ctx.env.get("MLCI_SETUP_COMMAND", "")]) if line.strip()]
-    variables.update(_setup_variables(ctx, setup))
+    setup = [c for c in (args.setup_command or []) if c.strip()]
+    expanded: dict[str, str] = {}
+    if not setup and ctx.env.get("MLCI_INSTALL"):
+        # Started by a template job: the child jobs run the same install step, for the version that decided.
+        from mlci import __version__
+        from mlci.generate.install import install_step
+
+        setup = [install_step()]
+        variables["MLCI_VERSION"] = __version__
+        variables["MLCI_INSTALL"] = ctx.env["MLCI_INSTALL"]
+        _share_install_setting(ctx, "MLCI_INSTALL_SPEC", variables, expanded)
+        _share_install_setting(ctx, "MLCI_INDEX_URL", variables, expanded)
+    else:
+        variables.update(_setup_variables(ctx, setup))
     return ChildPipelineSpec(
         image=args.image,
         train_tags=_tags(args.train_tags),
@@ -129,6 +169,7 @@ def _child_spec(args, ctx, config, ci, settings: RetrainSettings):
         setup_script=tuple(setup),
         out_dir=str(ctx.out_dir).rstrip("/") or "mlci-out",
         variables=variables,
+        expanded_variables=expanded,
         parent_pipeline_id=ci.pipeline_id,
         data_job="" if args.data_job.strip().lower() in ("", "none") else args.data_job.strip(),
         train_retry_max=args.train_retry,

@@ -215,6 +215,9 @@ class Workspace:
             "CI_DEFAULT_BRANCH": "main",
             "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
             "MLCI_OUT_DIR": "mlci-out",
+            # The mlci on PATH (this checkout) runs every job, as a CI/CD variable would switch a real
+            # pipeline; one scenario overrides it to install from a package index instead.
+            "MLCI_INSTALL": "preinstalled",
             "GITLAB_USER_LOGIN": "demo-user",
             "PYTHONUNBUFFERED": "1",
             # No internet here: MLflow's usage telemetry would stall every job.

@@ -6,11 +6,14 @@ real `mlflow models serve` for deploys, and the loopback GitLab fake.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 
 import pytest
 
-from tests.e2e.harness import workspace_with_services
+from tests.e2e.harness import REPO_ROOT, workspace_with_services
 from tests.e2e.scenarios import (
     MAIN_PUSH,
     SCHEDULE,
@@ -19,6 +22,7 @@ from tests.e2e.scenarios import (
     served,
     set_training_default,
 )
+from tests.fakes.pypi_registry import FakePyPIRegistry
 
 pytestmark = [pytest.mark.slow]
 
@@ -146,10 +150,26 @@ def test_a_worse_model_stops_the_pipeline_before_any_deploy(tmp_path):
 
 @pytest.mark.xdist_group("e2e-data")
 def test_bad_data_stops_the_pipeline_at_the_data_check(tmp_path):
-    with workspace_with_services(tmp_path, fake_gitlab=False) as ws:
+    """Installed as a user's runner would: the data check job installs mlci itself, with pip, from the
+    hosting project's GitLab PyPI registry at the URL its template computes (a loopback stand-in that
+    serves the wheel built here), into an empty virtualenv; the extra's dependencies come from the
+    machine's normal index."""
+    wheel_dir = tmp_path / "dist"
+    subprocess.run(["uv", "build", "-q", "--wheel", "-o", str(wheel_dir), str(REPO_ROOT)], check=True, timeout=600)
+    (wheel,) = wheel_dir.glob("mlci-*.whl")
+    runner_venv = tmp_path / "runner-python"
+    subprocess.run([sys.executable, "-m", "venv", str(runner_venv)], check=True, timeout=300)
+    token = "glcbt-64_e2e-job-token"
+    with FakePyPIRegistry(projects={"77": "mlci/mlci"}, job_tokens=(token,)) as registry, \
+            workspace_with_services(tmp_path, fake_gitlab=False) as ws:
+        registry.add_file("mlci/mlci", wheel)
         prepare_data(ws, "bad")
         ws.commit("New export")
-        run = ws.run_pipeline("bad-data", MAIN_PUSH)
+        run = ws.run_pipeline("bad-data", {
+            **MAIN_PUSH, "MLCI_INSTALL": "pip", "CI_SERVER_PROTOCOL": "http",
+            "CI_SERVER_FQDN": registry.server_fqdn, "CI_JOB_TOKEN": token,
+            "PATH": f"{runner_venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+        })
         assert run.returncode != 0
         assert run.status("mlci-data-check") == "failed"
         assert not run.ran("mlci-train") and not run.ran("mlci-gate")
@@ -157,3 +177,16 @@ def test_bad_data_stops_the_pipeline_at_the_data_check(tmp_path):
         assert failures == 2 and tests >= 20
         report = (ws.out_dir / "data-check.json").read_text()
         assert "mean_radius" in report and "site" in report
+
+        from mlci import __version__
+
+        assert f"mlci: python installs mlci=={__version__} from the mlci package index, then " \
+               f"mlci[data]=={__version__}" in run.output
+        downloads = [r for r in registry.requests if r.path.endswith(wheel.name)]
+        assert downloads and {(r.status, r.user) for r in downloads} == {(200, "gitlab-ci-token")}
+        assert token not in run.output, "GitLab masks the job token; pip must not print it either"
+        assert (runner_venv / "bin" / "mlci").exists(), "mlci went into the runner's Python"
+        installed = subprocess.run([str(runner_venv / "bin" / "python"), "-m", "pip", "list", "--format=json"],
+                                   capture_output=True, text=True, check=True).stdout
+        names = {item["name"].lower() for item in json.loads(installed)}
+        assert {"mlci", "polars"} <= names and not names & {"mlflow", "mlflow-skinny", "scipy", "matplotlib"}

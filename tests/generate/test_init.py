@@ -68,7 +68,7 @@ def test_init_again_with_the_same_answers_changes_nothing(project, run_cli):
 
 @pytest.mark.parametrize(("kind", "key", "value"), [
     ("project", "project", "ml/mlci"),
-    ("component", "component", "$CI_SERVER_FQDN/ml/mlci/train@0.1.0"),
+    ("component", "component", f"$CI_SERVER_FQDN/ml/mlci/train@{__import__('mlci').__version__}"),
 ])
 def test_init_can_include_from_the_mlci_project_or_the_catalog(project, run_cli, kind, key, value):
     code, _, _ = run_cli("init", "--include", kind, "--mlci-project", "ml/mlci")
@@ -77,8 +77,13 @@ def test_init_can_include_from_the_mlci_project_or_the_catalog(project, run_cli,
     includes = yaml.safe_load((project / ".gitlab-ci.yml").read_text())["include"]
     train = includes[1]
     assert train[key] == value
+    from mlci import __version__
+
     if kind == "project":
-        assert train["file"] == "ci_templates/mlci-train.yml" and train["ref"] == "v0.1.0"
+        assert train["file"] == "ci_templates/mlci-train.yml" and train["ref"] == __version__
+    # the jobs install mlci from the PyPI registry of the project named, not the templates' default one
+    assert train["inputs"]["index-url"].endswith("/api/v4/projects/ml%2Fmlci/packages/pypi/simple")
+    assert "install-spec" not in train["inputs"], "the templates install their own version"
 
 
 def test_init_in_a_missing_directory_is_a_usage_error(project, run_cli):

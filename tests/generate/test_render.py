@@ -73,8 +73,7 @@ def test_every_variable_form_is_set_from_its_input(rendered, manifests, name):
 
 def test_hidden_base_is_identical_in_every_template_so_merging_them_is_a_no_op(rendered):
     bases = {name: split(rendered[name])[1][".mlci-base"] for name in STAGE_FILES}
-    installs = {name: (split(rendered[name])[1][".mlci-install-pip"], split(rendered[name])[1][
-        ".mlci-install-preinstalled"]) for name in STAGE_FILES}
+    installs = {name: split(rendered[name])[1][".mlci-install"] for name in STAGE_FILES}
     assert len({yaml.safe_dump(b) for b in bases.values()}) == 1
     assert len({yaml.safe_dump(i) for i in installs.values()}) == 1
 
@@ -86,12 +85,49 @@ def test_job_scripts_only_call_mlci(rendered, tmp_path, name):
             assert line.startswith("mlci "), f"{job_name}: {line}"
 
 
-def test_install_input_chooses_pip_or_a_preinstalled_mlci(rendered, tmp_path):
-    pip = resolved(rendered["mlci-gate.yml"], tmp_path)["mlci-gate"]
-    assert pip["before_script"] == ['python -m pip install --quiet "$MLCI_INSTALL_SPEC"']
-    assert pip["variables"]["MLCI_INSTALL_SPEC"] == "$MLCI_GATE_INSTALL_SPEC"
+def test_every_job_runs_the_install_step_with_its_mode_requirement_index_and_extra(rendered, tmp_path):
+    from mlci import __version__
+    from mlci.generate.install import install_step
+
+    gate = resolved(rendered["mlci-gate.yml"], tmp_path)["mlci-gate"]
+    assert gate["before_script"] == [install_step()]
+    assert {k: gate["variables"][k] for k in ("MLCI_INSTALL", "MLCI_INSTALL_SPEC", "MLCI_INDEX_URL", "MLCI_EXTRA",
+                                               "MLCI_VERSION")} == {
+        "MLCI_INSTALL": "auto", "MLCI_INSTALL_SPEC": "$MLCI_GATE_INSTALL_SPEC",
+        "MLCI_INDEX_URL": "$MLCI_GATE_INDEX_URL", "MLCI_EXTRA": "gate", "MLCI_VERSION": __version__}
     skip = resolved(rendered["mlci-gate.yml"], tmp_path, {"install": "preinstalled"})["mlci-gate"]
-    assert skip["before_script"] == ["mlci --version"]
+    assert skip["variables"]["MLCI_INSTALL"] == "preinstalled"
+
+
+@pytest.mark.parametrize("name", STAGE_FILES)
+def test_each_job_installs_the_extra_its_command_needs(rendered, tmp_path, name):
+    from mlci.extras import COMMAND_EXTRAS
+
+    for job_name, job in resolved(rendered[name], tmp_path).items():
+        if "script" not in job:
+            continue
+        words = job["script"][0].split()
+        key = " ".join(words[1:3]) if words[1] in ("data",) else words[1]
+        expected = COMMAND_EXTRAS.get(key, "")
+        assert job["variables"]["MLCI_EXTRA"] == expected, (job_name, key)
+
+
+def test_the_index_default_is_the_hosting_projects_pypi_registry_read_with_the_job_token(rendered):
+    header, body = split(rendered["mlci-data.yml"])
+    default = header["spec"]["inputs"]["index-url"]["default"]
+    assert default == ("${CI_SERVER_PROTOCOL}://gitlab-ci-token:${CI_JOB_TOKEN}@${CI_SERVER_FQDN}/api/v4/projects/"
+                       "mlci%2Fmlci/packages/pypi/simple")
+    assert body["variables"]["MLCI_DATA_INDEX_URL"] == "$[[ inputs.index-url ]]"
+
+
+def test_catalog_components_pin_their_own_release_and_local_files_do_not(rendered, rendered_catalog):
+    for name in ("data.yml", "train.yml", "deploy.yml"):
+        header, body = split(rendered_catalog[name])
+        assert header["spec"]["component"] == ["version"]
+        assert body[".mlci-install"]["variables"]["MLCI_COMPONENT_VERSION"] == "$[[ component.version ]]"
+    header, body = split(rendered["mlci-data.yml"])
+    assert "component" not in header["spec"]
+    assert "MLCI_COMPONENT_VERSION" not in body[".mlci-install"]["variables"]
 
 
 def test_data_jobs_report_to_the_test_widget_and_drift_only_with_a_reference(rendered, tmp_path):
@@ -210,7 +246,7 @@ def test_retrain_jobs_chain_to_a_child_pipeline_that_the_parent_waits_for(render
         'mlci data drift --reference "$MLCI_RETRAIN_DRIFT_REFERENCE" $MLCI_RETRAIN_PATHS']
     decide = jobs["mlci-retrain-decide"]
     assert decide["script"][0].startswith("mlci retrain decide --image ")
-    assert "--setup-command \"$MLCI_SETUP_COMMAND\"" in decide["script"][0]
+    assert "--setup-command" not in decide["script"][0], "decide writes the install step itself"
     assert decide["artifacts"]["reports"]["dotenv"] == "mlci-out/retrain.env"
     run = jobs["mlci-retrain-run"]
     assert run["trigger"]["include"] == [{"artifact": "mlci-out/retrain-pipeline.yml", "job": "mlci-retrain-decide"}]

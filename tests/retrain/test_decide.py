@@ -53,7 +53,7 @@ def test_drift_retrains_with_a_gpu_training_job(project, mlflow_store, model_nam
     clean_env.setenv("MLCI_DRIFT", "true")
     clean_env.setenv("CI_PIPELINE_ID", "777")
     clean_env.setenv("CI_JOB_IMAGE", "registry.example.com/mlci:1")
-    clean_env.setenv("MLCI_SETUP_COMMAND", 'python -m pip install --quiet "mlci==1.0"')
+    clean_env.setenv("MLCI_INSTALL", "auto")
 
     code, _out, err = run_cli(*project.cli(
         "retrain", "decide", "--image", "trainer:cuda", "--train-tags", "gpu,a100", "--train-timeout", "3h",
@@ -69,8 +69,14 @@ def test_drift_retrains_with_a_gpu_training_job(project, mlflow_store, model_nam
     assert (train["image"], train["tags"], train["timeout"]) == ("trainer:cuda", ["gpu", "a100"], "3h")
     assert train["needs"] == [{"pipeline": "777", "job": "mlci-retrain-fetch-data", "artifacts": True}]
     assert child["mlci-gate"]["image"] == "registry.example.com/mlci:1"  # light jobs reuse the decide job's image
-    for job in jobs:  # every child job repeats the parent's install step
-        assert child[job]["before_script"] == ['python -m pip install --quiet "mlci==1.0"']
+    from mlci import __version__
+    from mlci.generate.install import install_step
+
+    for job, extra in zip(jobs, ("train", "gate", "retrain"), strict=True):  # each job: the install step, its extra
+        assert child[job]["before_script"] == [install_step()]
+        assert child[job]["variables"] == {"MLCI_EXTRA": extra}
+    assert child["variables"]["MLCI_INSTALL"] == {"value": "auto", "expand": False}
+    assert child["variables"]["MLCI_VERSION"] == {"value": __version__, "expand": False}
     # The child knows where the registry and the config are.
     assert child["variables"]["MLFLOW_TRACKING_URI"]["value"] == mlflow_store.uri
     assert child["variables"]["MLCI_CONFIG"]["value"] == str(project.root / "mlci.yml")
@@ -187,11 +193,11 @@ def test_template_style_empty_flags_fall_back_and_data_job_can_be_switched_off(
 ):
     _config(project, mlflow_store, model_name)
     clean_env.setenv("CI_PIPELINE_ID", "55")
-    clean_env.setenv("MLCI_SETUP_COMMAND", "pip install mlci")
+    clean_env.setenv("MLCI_INSTALL", "preinstalled")
 
     code, _, err = run_cli(*project.cli(
         "retrain", "decide", "--force", "--image", "", "--train-tags", "", "--train-timeout", "",
-        "--train-command", "", "--setup-command", "", "--data-job", "none",
+        "--train-command", "", "--setup-command", "pip install mlci", "--data-job", "none",
     ))
 
     assert code == 0, err
@@ -200,6 +206,56 @@ def test_template_style_empty_flags_fall_back_and_data_job_can_be_switched_off(
     assert train["script"] == ["mlci train"]
     assert train["before_script"] == ["pip install mlci"]
     assert train["needs"] == []
+
+
+def test_outside_a_template_job_the_child_jobs_install_nothing(project, mlflow_store, model_name, run_cli,
+                                                                clean_env):
+    _config(project, mlflow_store, model_name)
+
+    code, _, err = run_cli(*project.cli("retrain", "decide", "--force"))
+
+    assert code == 0, err
+    child = _outputs(project)[2]
+    assert "before_script" not in child["mlci-train"] and "MLCI_INSTALL" not in child["variables"]
+
+
+def test_the_job_token_in_the_index_url_is_never_written_into_the_child(
+    project, mlflow_store, model_name, run_cli, clean_env
+):
+    _config(project, mlflow_store, model_name)
+    token = "glcbt-64_jobtoken-SECRET"
+    clean_env.setenv("CI_JOB_TOKEN", token)
+    clean_env.setenv("MLCI_INSTALL", "pip")
+    clean_env.setenv("MLCI_INDEX_URL", f"https://gitlab-ci-token:{token}@gitlab.example.com/api/v4/projects/"
+                     "mlci%2Fmlci/packages/pypi/simple")
+    clean_env.setenv("MLCI_INSTALL_SPEC", "mlci==1.2.3")
+
+    code, _, err = run_cli(*project.cli("retrain", "decide", "--force"))
+
+    assert code == 0, err
+    text = (project.out / "retrain-pipeline.yml").read_text()
+    assert token not in text
+    variables = yaml.safe_load(text)["variables"]
+    # expanded by GitLab in each child job, with that job's own token
+    assert variables["MLCI_INDEX_URL"] == ("https://gitlab-ci-token:${CI_JOB_TOKEN}@gitlab.example.com/api/v4/"
+                                           "projects/mlci%2Fmlci/packages/pypi/simple")
+    assert variables["MLCI_INSTALL_SPEC"] == {"value": "mlci==1.2.3", "expand": False}
+
+
+def test_other_credentials_in_install_settings_stay_out_of_the_child(
+    project, mlflow_store, model_name, run_cli, clean_env
+):
+    _config(project, mlflow_store, model_name)
+    clean_env.setenv("MLCI_INSTALL", "auto")
+    clean_env.setenv("MLCI_INDEX_URL", "https://deploy:s3cret-pass@pypi.example.com/simple")
+    clean_env.setenv("MLCI_INSTALL_SPEC", "mlci @ https://bot:s3cret-too@files.example.com/mlci-1.0-py3-none-any.whl")
+
+    code, _, err = run_cli(*project.cli("retrain", "decide", "--force"))
+
+    assert code == 0, err
+    text = (project.out / "retrain-pipeline.yml").read_text()
+    assert "s3cret" not in text
+    assert "MLCI_INDEX_URL holds credentials" in err and "MLCI_INSTALL_SPEC holds credentials" in err
 
 
 def test_train_command_as_argv_is_quoted_safely(project, mlflow_store, model_name, run_cli):
