@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from mlci.errors import CheckFailed, UsageError
 
-FORMATS = ("parquet", "csv", "ndjson")
+FORMATS = ("parquet", "csv", "ndjson", "delta", "iceberg")
+ENGINES = ("polars", "duckdb", "spark", "sql")
+
+
+def _engine_flags(parser) -> None:
+    parser.add_argument("--engine", choices=ENGINES,
+                        help="where the checks run (default: each source's engine, else polars)")
+    parser.add_argument("--connection", metavar="VARIABLE",
+                        help="name of the environment variable (a masked CI/CD variable) holding the engine's "
+                        "connection string; never the string itself")
 
 
 def configure(parser) -> None:
@@ -21,11 +30,13 @@ def configure(parser) -> None:
         "Writes data-check.junit.xml, data-check.json and data-check.md. "
         "Exit 1 when an error-severity rule fails, 2 on a bad contract or unreadable data file.",
     )
-    check.add_argument("paths", nargs="*", metavar="PATH",
-                       help="data files or globs (default: every data.sources entry in mlci.yml)")
+    check.add_argument("paths", nargs="*", metavar="SOURCE",
+                       help="data files, globs, folders, s3://|gs://|az:// URLs, delta:LOCATION[@vN] or "
+                       "iceberg:[CATALOG/]NAMESPACE.TABLE[@SNAPSHOT] (default: every data.sources entry in mlci.yml)")
     check.add_argument("--contract", metavar="FILE",
                        help="contract YAML file to check PATHs against (default: the matching data.sources entry)")
     check.add_argument("--format", choices=FORMATS, help="file format (default: from the extension)")
+    _engine_flags(check)
     check.add_argument("--warn-only", action="store_true",
                        help="report error-severity failures but exit 0")
 
@@ -42,6 +53,7 @@ def configure(parser) -> None:
                        help="reference file or glob, or 'champion' for the training-data snapshot of the champion "
                        "model's run (default: data.drift.reference)")
     drift.add_argument("--format", choices=FORMATS, help="file format (default: from the extension)")
+    _engine_flags(drift)
     drift.add_argument("--fail-on-drift", action="store_true", default=None,
                        help="exit 1 when any column drifts (default: data.drift.fail-on-drift, false)")
     drift.add_argument("--columns", metavar="A,B", help="only compare these columns (comma-separated)")
@@ -71,7 +83,8 @@ def _check(args, ctx) -> int:
         config = _NoConfig()  # files and contract are all on the command line: mlci.yml has nothing to add
     else:
         config = ctx.config()
-    targets = check_targets(config, list(args.paths), contract_file=args.contract or None, fmt=args.format)
+    targets = check_targets(config, list(args.paths), contract_file=args.contract or None, fmt=args.format,
+                            engine=args.engine, connection=args.connection or None)
     summary = CheckSummary(files=[check_file(target) for target in targets])
 
     write_junit(ctx.out_path("data-check.junit.xml"), to_junit(summary))
@@ -125,10 +138,9 @@ def _drift(args, ctx) -> int:
     if args.current:
         currents = [(pattern, None) for pattern in args.current]
     elif drift_cfg.get("current"):
-        currents = [(str(base / pattern), config.where(("data", "drift", "current"))) for pattern in
-                    drift_cfg["current"]]
+        currents = [(pattern, config.where(("data", "drift", "current"))) for pattern in drift_cfg["current"]]
     else:
-        currents = [(str(source.path), source.where) for source in configured_sources(config)]
+        currents = [(source.path, source.where) for source in configured_sources(config) if not source.table]
     if not currents:
         raise UsageError("no current data: pass CURRENT paths, or set data.drift.current or data.sources")
     settings = settings_from_config(drift_cfg, columns=_split_names(args.columns), exclude=_split_names(args.exclude))
@@ -144,12 +156,13 @@ def _drift(args, ctx) -> int:
             summary = render.DriftSummary(reference=snapshot.label, datasets=[],
                                           reference_unavailable=snapshot.unavailable)
         else:
-            ref_files = expand(reference if args.reference else str(base / reference),
+            ref_files = expand(reference, base=Path(".") if args.reference else base,
                                location=None if args.reference else config.where(("data", "drift", "reference")))
             ref_frame = load_frame(ref_files, fmt, **wanted)
             summary = render.DriftSummary(reference=reference, datasets=[])
         if not summary.reference_unavailable:
-            resolved = [(pattern, expand(pattern, location=where)) for pattern, where in currents]
+            current_base = Path(".") if args.current else base
+            resolved = [(pattern, expand(pattern, location=where, base=current_base)) for pattern, where in currents]
             for pattern, files in resolved:
                 if snapshot is not None:
                     ref_files = pair(snapshot, files, base)

@@ -22,7 +22,8 @@ from typing import Any
 import polars as pl
 
 from mlci.data.contract import FLOAT_NAMES, INTEGER_NAMES, Contract, Rule, dtype_accepts, format_duration
-from mlci.errors import ConfigError
+from mlci.data.location import Location, safe_url
+from mlci.errors import ConfigError, ExternalServiceError
 
 EXAMPLES = 5
 # Files at least this big (on disk) are checked with polars' streaming engine.
@@ -87,6 +88,7 @@ class FileResult:
     rules: list[RuleResult]
     note: str = ""
     engine: str = "streaming"
+    version: int | None = None  # Delta version / Iceberg snapshot id that was read
 
     def count(self, outcome: str) -> int:
         return sum(r.outcome == outcome for r in self.rules)
@@ -94,10 +96,19 @@ class FileResult:
 
 @dataclass
 class DataFile:
-    path: Path
+    """One dataset to check: a file, a folder, a table version, or a table in an engine's catalog."""
+
+    path: Path | str
     format: str
     source: str
     contract: Contract
+    size: int | None = None  # bytes, when a listing already told (object stores)
+    folder: bool = False  # a folder read as one dataset (hive partitions become columns)
+    location: Location | None = None  # Delta/Iceberg tables
+    engine: str = "polars"
+    connection: str | None = None  # name of the variable holding the engine's connection string
+    table: str | None = None  # a table the engine reads by name
+    where: str | None = None  # mlci.yml location of its source
 
 
 @dataclass
@@ -111,34 +122,59 @@ class _Pending:
     value: pl.Expr | None = None
 
 
-def scan(data_file: DataFile) -> tuple[pl.LazyFrame, str, int]:
-    """A lazy scan of the file (declared text columns read as raw strings), a note, and its size."""
+@dataclass
+class Scanned:
+    frame: pl.LazyFrame
+    note: str
+    size: int
+    label: str  # what the report calls it: the path, URL or pinned table
+    version: int | None = None
+
+
+def _read_failure(data_file: DataFile, exc: BaseException) -> Exception:
+    """A polars read error as ConfigError (bad data, exit 2) or, for an unreachable store, exit 3."""
+    from mlci.adapters.object_store import credential_hint, looks_unreachable, scrub
+    from mlci.data.location import url_scheme
+
+    text = scrub(_first_line(exc))
+    label = safe_url(str(data_file.path))
+    scheme = url_scheme(str(data_file.path))
+    if scheme is not None and looks_unreachable(text):
+        return ExternalServiceError("object storage", label, text, hint=credential_hint(scheme))
+    return ConfigError(f"cannot read as {data_file.format}: {text}", location=label)
+
+
+def scan(data_file: DataFile) -> Scanned:
+    """A lazy scan (declared text columns read as raw strings), a note, its size and its report label."""
+    from mlci.data.readers import open_table, scan_path
+
+    if data_file.location is not None and data_file.location.is_table:
+        opened = open_table(data_file.location, where=data_file.where)
+        return Scanned(opened.frame, "", opened.size_bytes or 0, opened.label, opened.version)
     path, fmt = data_file.path, data_file.format
+    label = safe_url(str(path))
+    remote = isinstance(path, str) and "://" in path
+    if remote or data_file.folder:
+        size = data_file.size or 0
+    else:
+        try:
+            size = Path(path).stat().st_size
+        except FileNotFoundError:
+            raise ConfigError("data file not found", location=str(path)) from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read data file: {exc.strerror or exc}", location=str(path)) from None
+        if size == 0:
+            return Scanned(pl.LazyFrame(), "file is empty (0 bytes)", 0, label)
+    # Declared columns come in as text and are parsed in the query, so a bad value
+    # becomes a countable dtype failure with an example, not a read error.
+    text_columns = tuple(c.name for c in data_file.contract.columns.values() if c.dtype) if fmt in TEXT_FORMATS \
+        else ()
     try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise ConfigError("data file not found", location=str(path)) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read data file: {exc.strerror or exc}", location=str(path)) from None
-    if size == 0:
-        return pl.LazyFrame(), "file is empty (0 bytes)", 0
-    declared = {c.name: pl.String for c in data_file.contract.columns.values() if c.dtype}
-    try:
-        if fmt == "parquet":
-            lf = pl.scan_parquet(path)
-        elif fmt == "csv":
-            # Declared columns come in as text and are parsed in the query, so a bad
-            # value becomes a countable dtype failure with an example, not a read error.
-            lf = pl.scan_csv(path, schema_overrides=declared, try_parse_dates=True, infer_schema_length=10_000)
-        else:
-            # NDJSON rejects overrides for absent fields, so infer once to see which exist.
-            present = pl.scan_ndjson(path, infer_schema_length=10_000).collect_schema()
-            declared = {name: dtype for name, dtype in declared.items() if name in present}
-            lf = pl.scan_ndjson(path, schema_overrides=declared, infer_schema_length=10_000)
+        lf = scan_path(path, fmt, folder=data_file.folder, text_columns=text_columns)
         lf.collect_schema()
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise ConfigError(f"cannot read as {fmt}: {_first_line(exc)}", location=str(path)) from None
-    return lf, "", size
+        raise _read_failure(data_file, exc) from None
+    return Scanned(lf, "", size, label)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -381,7 +417,7 @@ class _Planner:
         actual = self.dtypes[column]
         if dtype_accepts(declared, actual):
             return self.result(rule, "passed", observed=str(self.schema[column]))
-        source = "Parquet schema" if self.fmt == "parquet" else f"{self.fmt.upper()} data"
+        source = {"parquet": "Parquet schema", "csv": "CSV data", "ndjson": "NDJSON data"}.get(self.fmt, "table schema")
         return self.result(rule, "failed", f"{source} has {self.schema[column]}, contract says {declared}",
                            observed=str(self.schema[column]))
 
@@ -548,15 +584,19 @@ def _fetch_examples(indexed: pl.LazyFrame, failing: list[tuple[_Pending, RuleRes
 
 
 def check_file(data_file: DataFile, *, now: datetime | None = None) -> FileResult:
+    if data_file.engine != "polars":
+        from mlci.data.engines import check_with_engine
+
+        return check_with_engine(data_file, now=now)
     started = time.perf_counter()
-    lf, note, size = scan(data_file)
-    engine = engine_for(size)
+    scanned = scan(data_file)
+    engine = engine_for(scanned.size)
     try:
-        rows, results = evaluate(lf, data_file.contract, fmt=data_file.format, now=now, engine=engine)
-    except pl.exceptions.PolarsError as exc:
-        raise ConfigError(f"cannot read as {data_file.format}: {_first_line(exc)}",
-                          location=str(data_file.path)) from None
+        rows, results = evaluate(scanned.frame, data_file.contract, fmt=data_file.format, now=now, engine=engine)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise _read_failure(data_file, exc) from None
     return FileResult(
-        path=str(data_file.path), source=data_file.source, format=data_file.format, rows=rows,
-        seconds=round(time.perf_counter() - started, 3), rules=results, note=note, engine=engine,
+        path=scanned.label, source=data_file.source, format=data_file.format, rows=rows,
+        seconds=round(time.perf_counter() - started, 3), rules=results, note=scanned.note, engine=engine,
+        version=scanned.version,
     )
