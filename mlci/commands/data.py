@@ -72,6 +72,7 @@ def run(args, ctx) -> int:
 
 
 def _check(args, ctx) -> int:
+    from mlci.adapters.sql_engines import EnginePool
     from mlci.data.check import check_file
     from mlci.data.report import CheckSummary, to_json, to_junit, to_markdown, to_terminal
     from mlci.data.sources import check_targets
@@ -85,7 +86,8 @@ def _check(args, ctx) -> int:
         config = ctx.config()
     targets = check_targets(config, list(args.paths), contract_file=args.contract or None, fmt=args.format,
                             engine=args.engine, connection=args.connection or None)
-    summary = CheckSummary(files=[check_file(target) for target in targets])
+    with EnginePool(ctx.env) as engines:
+        summary = CheckSummary(files=[check_file(target, engines=engines) for target in targets])
 
     write_junit(ctx.out_path("data-check.junit.xml"), to_junit(summary))
     write_json(ctx.out_path("data-check.json"), to_json(summary))

@@ -53,7 +53,7 @@ AWARE_DATETIME_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z")
 
 @dataclass
 class Example:
-    row: int
+    row: int | None  # 0-based row in file order; None where the engine has no row order (SQL tables)
     value: str
 
 
@@ -242,6 +242,53 @@ def _percent(fraction: float) -> str:
     return f"{fraction * 100:.2f}%"
 
 
+# -- verdicts from aggregate values (shared by the polars planner and the SQL engines) -----------
+def make_result(rule: Rule, status: str, message: str = "", **kwargs) -> RuleResult:
+    return RuleResult(name=rule.name, kind=rule.kind, severity=rule.severity, status=status,
+                      column=rule.column, message=message, **kwargs)
+
+
+def judge_rows_failing(rule: Rule, failing: Any, rows: int, max_fraction: float | None = None) -> RuleResult:
+    """A row-level rule: failed when any row fails (or, for null-fraction, too large a share)."""
+    failing = int(failing or 0)
+    fraction = _fraction(failing, rows)
+    failed = fraction > max_fraction if max_fraction is not None else failing > 0
+    message = f"null fraction is {_percent(fraction)}" if max_fraction is not None and failed else ""
+    return make_result(rule, "failed" if failed else "passed", message, failing_rows=failing,
+                       failing_fraction=fraction)
+
+
+def judge_statistic(rule: Rule, observed: Any, low: Any, high: Any, what: str) -> RuleResult:
+    if observed is None:
+        return make_result(rule, "failed", f"no non-null values to compute the {what}")
+    observed = float(observed)
+    ok = (low is None or observed >= low) and (high is None or observed <= high)
+    return make_result(rule, "passed" if ok else "failed", "" if ok else f"{what} is {observed:.6g}",
+                       observed=observed)
+
+
+def judge_row_count(rule: Rule, rows: int) -> RuleResult:
+    low, high = rule.params["min"], rule.params["max"]
+    ok = (low is None or rows >= low) and (high is None or rows <= high)
+    return make_result(rule, "passed" if ok else "failed", "" if ok else f"file has {rows} rows", observed=rows)
+
+
+def judge_freshness(rule: Rule, newest: Any, now: datetime) -> RuleResult:
+    limit = rule.params["seconds"]
+    if newest is None:
+        return make_result(rule, "failed", "no non-null timestamps")
+    if isinstance(newest, datetime):
+        stamp = newest if newest.tzinfo else newest.replace(tzinfo=timezone.utc)
+    else:  # a date counts from its midnight, UTC
+        stamp = datetime(newest.year, newest.month, newest.day, tzinfo=timezone.utc)
+    age = (now - stamp).total_seconds()
+    ok = age <= limit
+    message = "" if ok else (
+        f"newest value {stamp.isoformat()} is {format_duration(age)} old (limit {rule.params['text']})"
+    )
+    return make_result(rule, "passed" if ok else "failed", message, observed=stamp.isoformat())
+
+
 class _Planner:
     def __init__(self, contract: Contract, schema: pl.Schema, fmt: str, now: datetime):
         self.contract = contract
@@ -258,8 +305,7 @@ class _Planner:
 
     # -- helpers ---------------------------------------------------------------
     def result(self, rule: Rule, status: str, message: str = "", **kwargs) -> RuleResult:
-        return RuleResult(name=rule.name, kind=rule.kind, severity=rule.severity, status=status,
-                          column=rule.column, message=message, **kwargs)
+        return make_result(rule, status, message, **kwargs)
 
     def raw(self, name: str) -> pl.Expr:
         return pl.col(self.parsed[name][1]) if name in self.parsed else pl.col(name)
@@ -272,12 +318,7 @@ class _Planner:
         alias = f"__r{index}"
 
         def finish(values: dict[str, Any], rows: int) -> RuleResult:
-            failing = int(values[alias] or 0)
-            fraction = _fraction(failing, rows)
-            failed = fraction > max_fraction if max_fraction is not None else failing > 0
-            message = f"null fraction is {_percent(fraction)}" if max_fraction is not None and failed else ""
-            return self.result(rule, "failed" if failed else "passed", message,
-                               failing_rows=failing, failing_fraction=fraction)
+            return judge_rows_failing(rule, values[alias], rows, max_fraction)
 
         aggs = {alias: (count if count is not None else mask.sum()).cast(pl.Int64)}
         return _Pending(rule, aggs, finish, mask=mask, value=value)
@@ -286,13 +327,7 @@ class _Planner:
         alias = f"__r{index}"
 
         def finish(values: dict[str, Any], rows: int) -> RuleResult:
-            observed = values[alias]
-            if observed is None:
-                return self.result(rule, "failed", f"no non-null values to compute the {what}")
-            observed = float(observed)
-            ok = (low is None or observed >= low) and (high is None or observed <= high)
-            return self.result(rule, "passed" if ok else "failed", "" if ok else f"{what} is {observed:.6g}",
-                               observed=observed)
+            return judge_statistic(rule, values[alias], low, high, what)
 
         return _Pending(rule, {alias: expr.cast(pl.Float64)}, finish)
 
@@ -422,14 +457,7 @@ class _Planner:
                            observed=str(self.schema[column]))
 
     def plan_rows(self, rule: Rule) -> _Pending:
-        low, high = rule.params["min"], rule.params["max"]
-
-        def finish(values: dict[str, Any], rows: int) -> RuleResult:
-            ok = (low is None or rows >= low) and (high is None or rows <= high)
-            return self.result(rule, "passed" if ok else "failed", "" if ok else f"file has {rows} rows",
-                               observed=rows)
-
-        return _Pending(rule, {}, finish)
+        return _Pending(rule, {}, lambda values, rows: judge_row_count(rule, rows))
 
     def plan_sql(self, index: int, rule: Rule) -> RuleResult | _Pending:
         expr = pl.sql_expr(rule.params["sql"])
@@ -485,25 +513,8 @@ class _Planner:
 
     def plan_freshness(self, index: int, rule: Rule, actual: str) -> _Pending:
         alias = f"__r{index}"
-        col = pl.col(rule.column)
-        limit = rule.params["seconds"]
-
-        def finish(values: dict[str, Any], rows: int) -> RuleResult:
-            newest = values[alias]
-            if newest is None:
-                return self.result(rule, "failed", "no non-null timestamps")
-            if isinstance(newest, datetime):
-                stamp = newest if newest.tzinfo else newest.replace(tzinfo=timezone.utc)
-            else:  # a date counts from its midnight, UTC
-                stamp = datetime(newest.year, newest.month, newest.day, tzinfo=timezone.utc)
-            age = (self.now - stamp).total_seconds()
-            ok = age <= limit
-            message = "" if ok else (
-                f"newest value {stamp.isoformat()} is {format_duration(age)} old (limit {rule.params['text']})"
-            )
-            return self.result(rule, "passed" if ok else "failed", message, observed=stamp.isoformat())
-
-        return _Pending(rule, {alias: col.max()}, finish)
+        return _Pending(rule, {alias: pl.col(rule.column).max()},
+                        lambda values, rows: judge_freshness(rule, values[alias], self.now))
 
 
 def engine_for(size_bytes: int) -> str:
@@ -583,11 +594,12 @@ def _fetch_examples(indexed: pl.LazyFrame, failing: list[tuple[_Pending, RuleRes
     return [(row[f"__e{n}_row"], row[f"__e{n}_val"]) for n in range(len(failing))]
 
 
-def check_file(data_file: DataFile, *, now: datetime | None = None) -> FileResult:
+def check_file(data_file: DataFile, *, now: datetime | None = None, engines=None) -> FileResult:
+    """Check one dataset; `engines` (an EnginePool) keeps DuckDB/Spark/SQL connections open across files."""
     if data_file.engine != "polars":
-        from mlci.data.engines import check_with_engine
+        from mlci.data.engine_check import check_with_engine
 
-        return check_with_engine(data_file, now=now)
+        return check_with_engine(data_file, now=now, engines=engines)
     started = time.perf_counter()
     scanned = scan(data_file)
     engine = engine_for(scanned.size)
