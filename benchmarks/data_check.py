@@ -147,8 +147,35 @@ except pa.errors.SchemaErrors as exc:
 """
 
 
+# Planted violations: (rule they break, column, value); each is planted in PER_RULE rows spread
+# over the file, so every engine must find the same failing counts in every part of it.
+PER_RULE = 3
+VIOLATIONS = [
+    ("quantity: min >= 0", "quantity", -1),
+    ("quantity: max <= 1000", "quantity", 5000),
+    ("amount: min >= 0", "amount", -3.5),
+    ("segment: in [...]", "segment", "reseller"),
+    ("country: not null", "country", None),
+    ("country: in [...]", "country", "XX"),
+    ("sku: matches + length", "sku", "SKU-12"),
+    ("email: matches", "email", "no-at-sign"),
+    ("id: unique", "id", "duplicate"),
+    ("big orders have a quantity", "amount", 9000.0),
+]
+
+
+def planted_rows(rows: int) -> dict[int, tuple[str, object]]:
+    """Row index -> (column, value) for every planted violation, spread evenly over `rows`."""
+    planted: dict[int, tuple[str, object]] = {}
+    slots = len(VIOLATIONS) * PER_RULE
+    for slot in range(slots):
+        _, column, value = VIOLATIONS[slot % len(VIOLATIONS)]
+        planted[(rows * (2 * slot + 1)) // (2 * slots)] = (column, value)
+    return planted
+
+
 def generate(path: Path, rows: int, *, bad: bool = False, seed: int = SEED, chunk: int = 2_000_000) -> None:
-    """Write the seeded test file in chunks (bounded memory for the 10M case)."""
+    """Write the seeded test file in chunks (bounded memory for the big cases)."""
     from datetime import datetime, timedelta
 
     import numpy as np
@@ -157,6 +184,7 @@ def generate(path: Path, rows: int, *, bad: bool = False, seed: int = SEED, chun
 
     rng = np.random.default_rng(seed)
     start = datetime.now().replace(microsecond=0) - timedelta(days=365)
+    planted = planted_rows(rows) if bad else {}
     writer = None
     try:
         for offset in range(0, rows, chunk):
@@ -167,12 +195,9 @@ def generate(path: Path, rows: int, *, bad: bool = False, seed: int = SEED, chun
             quantity = rng.integers(0, 500, n)
             sku_numbers = rng.integers(0, 1_000_000, n)
             frame = _chunk(rng, ids, amount, quantity, sku_numbers, start)
-            if bad and offset == 0:
-                # Planted bad rows: negative quantities and malformed SKUs, spread over the file.
-                frame = frame.with_columns(
-                    pl.when(pl.col("id") % 40_000 == 7).then(-1).otherwise(pl.col("quantity")).alias("quantity"),
-                    pl.when(pl.col("id") % 100_000 == 11).then(pl.lit("SKU-12")).otherwise(pl.col("sku")).alias("sku"),
-                )
+            here = {row: planted[row] for row in planted if offset <= row < offset + n}
+            if here:
+                frame = _plant(frame, here)
             table = frame.to_arrow()
             if writer is None:
                 writer = pq.ParquetWriter(path, table.schema, compression="snappy")
@@ -180,6 +205,26 @@ def generate(path: Path, rows: int, *, bad: bool = False, seed: int = SEED, chun
     finally:
         if writer is not None:
             writer.close()
+
+
+def _plant(frame, here: dict[int, tuple[str, object]]):
+    import polars as pl
+
+    updates = []
+    for column in {column for column, _ in here.values()}:
+        expr = pl.col(column)
+        for row, (target, value) in here.items():
+            if target != column:
+                continue
+            if value == "duplicate":
+                value = row - 1  # the previous row's id
+            if column == "amount" and value == 9000.0:
+                # a big order with no quantity breaks the custom SQL expression only
+                frame = frame.with_columns(pl.when(pl.col("id") == row).then(0).otherwise(pl.col("quantity"))
+                                           .alias("quantity"))
+            expr = pl.when(pl.col("id") == row).then(pl.lit(value, dtype=frame.schema[column])).otherwise(expr)
+        updates.append(expr.alias(column))
+    return frame.with_columns(updates)
 
 
 def _chunk(rng, ids, amount, quantity, sku_numbers, start):

@@ -252,7 +252,8 @@ class SqlPlanner:
         unknown = [n for n in dict.fromkeys(names) if n not in self.schema.columns]
         if unknown:
             return make_result(rule, "failed", f"cannot evaluate on this data: unknown column(s) {', '.join(unknown)}")
-        shown = [n for n in dict.fromkeys(names)][:4]
+        text = rule.params["sql"]
+        shown = sorted(dict.fromkeys(names), key=lambda n: (text.find(n) if n in text else len(text)))[:4]
         for column in parsed.find_all(exp.Column):
             column.this.set("quoted", True)
         return self.row_rule(rule, index, exp.Not(this=exp.Paren(this=parsed)), shown)
@@ -304,20 +305,37 @@ def unique_query(columns: tuple[str, ...], valid: exp.Expression, dialect: str, 
     return _render(outer.from_(grouped.subquery("g")), dialect)
 
 
-def duplicates_query(key: tuple[str, ...], valid: exp.Expression, dialect: str, relation: exp.Table) -> str:
-    """A few keys that occur more than once: a uniqueness rule's examples."""
-    query = (exp.select(*[col(c) for c in key]).from_(relation.copy()).where(valid.copy())
-             .group_by(*[col(c) for c in key]).having(exp.GT(this=exp.Count(this=exp.Star()),
-                                                             expression=exp.Literal.number(1)))
-             .limit(EXAMPLES))
-    return _render(query, dialect)
+MAX_EXAMPLE_COLUMNS = 4
 
 
-def example_query(item: _Pending, dialect: str, with_row_number: bool, relation: exp.Table) -> str:
-    columns = [col(c) for c in item.value]
-    if with_row_number:
-        columns.insert(0, col(ROW_NUMBER))
-    query = exp.select(*columns).from_(relation.copy()).where(item.mask.copy()).limit(EXAMPLES)
+def _example_branch(index: int, item: _Pending, with_row_number: bool, relation: exp.Table) -> exp.Select:
+    """One failing rule's examples as (rule, row, v0..v3) text columns, LIMITed so the engine can stop early.
+
+    Uniqueness rules show keys that occur more than once (a GROUP BY); other rules show failing rows.
+    """
+    text = exp.DataType.build("TEXT")
+    values = [exp.cast(col(c), text) for c in (item.key or item.value)][:MAX_EXAMPLE_COLUMNS]
+    values += [exp.cast(exp.Null(), text)] * (MAX_EXAMPLE_COLUMNS - len(values))
+    row = col(ROW_NUMBER) if with_row_number and not item.key else exp.Null()
+    selects = [exp.alias_(exp.Literal.number(index), "k", quoted=True),
+               exp.alias_(exp.cast(row, exp.DataType.build("BIGINT")), "r", quoted=True),
+               *[exp.alias_(v, f"v{n}", quoted=True) for n, v in enumerate(values)]]
+    if item.key:
+        inner = (exp.select(*selects).from_(relation.copy()).where(item.key_valid.copy())
+                 .group_by(*[col(c) for c in item.key])
+                 .having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1))))
+    else:
+        inner = exp.select(*selects).from_(relation.copy()).where(item.mask.copy())
+    return exp.select(exp.Star()).from_(inner.limit(EXAMPLES).subquery(f"e{index}"))
+
+
+def examples_query(failing: list[tuple[int, _Pending]], dialect: str, with_row_number: bool,
+                   relation: exp.Table) -> str:
+    """Every failing rule's examples in one statement (one round trip, one job on Spark)."""
+    branches = [_example_branch(index, item, with_row_number, relation) for index, item in failing]
+    query = branches[0]
+    for branch in branches[1:]:
+        query = exp.union(query, branch, distinct=False)
     return _render(query, dialect)
 
 
@@ -338,26 +356,48 @@ def evaluate(contract: Contract, schema: EngineSchema, dialect: str, execute: Ca
             values[f"u{index}"] = execute(unique_query(item.key, item.key_valid, dialect, relation))[0][0]
             queries += 1
     results: list[RuleResult] = []
-    for item in planned:
+    failing: list[tuple[int, _Pending, RuleResult]] = []
+    for index, item in enumerate(planned):
         if isinstance(item, RuleResult):
             results.append(item)
             continue
         result = item.finish(values, rows)
         results.append(result)
         if result.status == "failed" and item.mask is not None and result.failing_rows:
-            if item.key:
-                found = execute(duplicates_query(item.key, item.key_valid, dialect, relation))
-                result.examples = [_example(record, False, list(item.key)) for record in found]
-            else:
-                found = execute(example_query(item, dialect, schema.has_row_number, relation))
-                result.examples = [_example(record, schema.has_row_number, item.value) for record in found]
-            queries += 1
+            failing.append((index, item, result))
+    if failing:
+        found = execute(examples_query([(index, item) for index, item, _ in failing], dialect,
+                                       schema.has_row_number, relation))
+        queries += 1
+        by_rule: dict[int, list[tuple]] = {}
+        for record in found:
+            by_rule.setdefault(int(record[0]), []).append(record)
+        for index, item, result in failing:
+            names = list(item.key or item.value)[:MAX_EXAMPLE_COLUMNS]
+            records = sorted(by_rule.get(index, []), key=lambda r: (r[1] is None, r[1] or 0))
+            result.examples = [_example(record, names, schema.columns) for record in records]
     return EngineRun(rows=rows, results=results, queries=queries)
 
 
-def _example(record: tuple, with_row_number: bool, names: list[str]) -> Example:
-    row = int(record[0]) if with_row_number and record[0] is not None else None
-    values = record[1:] if with_row_number else record
-    value = values[0] if len(values) == 1 else dict(zip(names, values, strict=True))
-    return Example(row=row, value=_fmt_value(value))
+def _text_value(text: Any, type_name_: str | None) -> str:
+    """An example value fetched as text, shown as the polars engine shows the typed value."""
+    if text is None:
+        return "null"
+    text = str(text)
+    if type_name_ in ("String", "Enum", "Categorical"):
+        return _fmt_value(text)
+    if type_name_ in FLOAT_NAMES:
+        try:
+            return _fmt_value(float(text))
+        except ValueError:
+            return text
+    return text
+
+
+def _example(record: tuple, names: list[str], types: dict[str, str]) -> Example:
+    row = int(record[1]) if record[1] is not None else None
+    shown = [_text_value(value, types.get(name)) for name, value in zip(names, record[2:], strict=False)]
+    value = shown[0] if len(shown) == 1 else "(" + ", ".join(f"{n}={v}" for n, v in zip(names, shown,
+                                                                                          strict=True)) + ")"
+    return Example(row=row, value=value)
 
