@@ -86,7 +86,7 @@ class Engine:
         where = f"the variable {self.variable}" if self.variable else "the engine's default"
         return f"check the connection string in {where} and that this runner can reach it"
 
-    def prepare(self, data_file) -> Prepared:  # pragma: no cover - each engine has its own
+    def prepare(self, data_file, view: str = VIEW) -> Prepared:  # pragma: no cover - each engine has its own
         raise NotImplementedError
 
     def execute(self, sql: str) -> list[tuple]:  # pragma: no cover
@@ -188,7 +188,7 @@ class DuckDBEngine(Engine):
                 pass
         self._object_store_ready = True
 
-    def prepare(self, data_file) -> Prepared:
+    def prepare(self, data_file, view: str = VIEW) -> Prepared:
         from mlci.data.location import is_remote
 
         label = safe_url(str(data_file.path))
@@ -239,14 +239,14 @@ class DuckDBEngine(Engine):
                     relation = self.con.read_csv(source, header=True)
                 else:
                     relation = self.con.read_json(source, format="newline_delimited")
-            relation.create_view(VIEW, replace=True)
-            described = self.con.execute(f'DESCRIBE "{VIEW}"').fetchall()
+            relation.create_view(view, replace=True)
+            described = self.con.execute(f'DESCRIBE "{view}"').fetchall()
         except (ConfigError, ExternalServiceError):
             raise
         except Exception as exc:
             raise self._failure(exc, data_file) from None
         columns = {name: type_text for name, type_text, *_ in described if name != ROW_NUMBER}
-        return Prepared(relation=exp.Table(this=exp.to_identifier(VIEW, quoted=True)), columns=columns,
+        return Prepared(relation=exp.Table(this=exp.to_identifier(view, quoted=True)), columns=columns,
                         label=label, size=size, version=version, has_row_number=row_number)
 
     def _failure(self, exc: BaseException, data_file) -> Exception:
@@ -285,7 +285,7 @@ class SparkEngine(Engine):
         if self.spark is None:
             raise self.unreachable(RuntimeError("no session"), "cannot start a Spark session")
 
-    def prepare(self, data_file) -> Prepared:
+    def prepare(self, data_file, view: str = VIEW) -> Prepared:
         spark = self.spark
         label = safe_url(str(data_file.path))
         version = None
@@ -314,7 +314,7 @@ class SparkEngine(Engine):
                     frame = spark.read.option("header", True).option("inferSchema", True).csv(path)
                 else:
                     frame = spark.read.json(path)
-            frame.createOrReplaceTempView(VIEW)
+            frame.createOrReplaceTempView(view)
             columns = {field.name: field.dataType.simpleString() for field in frame.schema.fields}
         except (ConfigError, ExternalServiceError):
             raise
@@ -326,7 +326,7 @@ class SparkEngine(Engine):
         size = data_file.size or 0
         if not size and not data_file.folder and Path(str(data_file.path)).is_file():
             size = Path(str(data_file.path)).stat().st_size
-        return Prepared(relation=exp.Table(this=exp.to_identifier(VIEW, quoted=True)), columns=columns, label=label,
+        return Prepared(relation=exp.Table(this=exp.to_identifier(view, quoted=True)), columns=columns, label=label,
                         size=size, version=version)
 
     def execute(self, sql: str) -> list[tuple]:
@@ -396,7 +396,7 @@ class SqlAlchemyEngine(Engine):
             self.engine.dispose()
             raise self.unreachable(exc, "cannot connect") from None
 
-    def prepare(self, data_file) -> Prepared:
+    def prepare(self, data_file, view: str = VIEW) -> Prepared:
         from sqlalchemy import inspect
 
         if not data_file.table:

@@ -126,10 +126,6 @@ def _drift(args, ctx) -> int:
     from mlci.data.drift import compare, settings_from_config
     from mlci.data.reference import CHAMPION, champion_snapshot, pair
     from mlci.data.sources import configured_sources, expand, load_frame
-    from mlci.outputs import write_json
-    from mlci.outputs.atomic import atomic_write
-    from mlci.outputs.dotenv import write_dotenv
-    from mlci.outputs.junit import write_junit
 
     config = ctx.config()
     drift_cfg = config.get("data", "drift") or {}
@@ -137,18 +133,30 @@ def _drift(args, ctx) -> int:
     reference = args.reference or drift_cfg.get("reference")
     if not reference:
         raise UsageError("no reference data: pass --reference PATH|champion or set data.drift.reference")
+    sources = configured_sources(config)
+    engine = args.engine or drift_cfg.get("engine") or (sources[0].engine if sources else "polars")
+    connection = args.connection or drift_cfg.get("connection") or next(
+        (s.connection for s in sources if s.engine == engine and s.connection), None)
     if args.current:
         currents = [(pattern, None) for pattern in args.current]
     elif drift_cfg.get("current"):
         currents = [(pattern, config.where(("data", "drift", "current"))) for pattern in drift_cfg["current"]]
     else:
-        currents = [(source.path, source.where) for source in configured_sources(config) if not source.table]
+        currents = [(source.path, source.where) for source in sources if engine != "polars" or not source.table]
     if not currents:
         raise UsageError("no current data: pass CURRENT paths, or set data.drift.current or data.sources")
     settings = settings_from_config(drift_cfg, columns=_split_names(args.columns), exclude=_split_names(args.exclude))
     fmt = args.format or drift_cfg.get("format")
     fail_on_drift = drift_cfg.get("fail-on-drift", False) if args.fail_on_drift is None else args.fail_on_drift
     wanted = {"columns": settings.columns, "exclude": settings.exclude}  # read only what is compared
+
+    if engine != "polars":
+        if reference == CHAMPION:
+            raise UsageError("--reference champion compares against the logged training-data snapshot, which only "
+                             "the polars engine reads", hint="pass the reference as a source (a pinned table "
+                             "version such as delta:s3://lake/orders@v12, or a table name) for this engine")
+        summary = _drift_in_engine(args, config, base, engine, connection, reference, currents, settings, fmt)
+        return _drift_outputs(args, ctx, summary, fail_on_drift)
 
     with tempfile.TemporaryDirectory(prefix="mlci-drift-") as scratch:
         snapshot = None
@@ -172,6 +180,37 @@ def _drift(args, ctx) -> int:
                 label = pattern if len(files) > 1 else str(files[0])
                 summary.datasets.append(compare(ref_frame, load_frame(files, fmt, **wanted), settings, label=label,
                                                 reference_label=snapshot.label if snapshot else reference))
+
+    return _drift_outputs(args, ctx, summary, fail_on_drift)
+
+
+def _drift_in_engine(args, config, base, engine, connection, reference, currents, settings, fmt):
+    """Drift on DuckDB, Spark or a SQL warehouse: the statistics are aggregates computed where the data lives."""
+    from pathlib import Path
+
+    from mlci.adapters.sql_engines import EnginePool
+    from mlci.data import drift_report as render
+    from mlci.data.engine_check import dataset_for_engine, drift_with_engine
+
+    ref_base = Path(".") if args.reference else base
+    ref_where = None if args.reference else config.where(("data", "drift", "reference"))
+    summary = render.DriftSummary(reference=reference, datasets=[])
+    with EnginePool() as pool:
+        ref = dataset_for_engine(reference, engine, connection, fmt, base=ref_base, where=ref_where)
+        for pattern, where in currents:
+            current = dataset_for_engine(pattern, engine, connection, fmt, base=Path(".") if args.current else base,
+                                         where=where)
+            summary.datasets.append(drift_with_engine(pool, ref, current, settings, label=pattern,
+                                                      reference_label=reference))
+    return summary
+
+
+def _drift_outputs(args, ctx, summary, fail_on_drift: bool) -> int:
+    from mlci.data import drift_report as render
+    from mlci.outputs import write_json
+    from mlci.outputs.atomic import atomic_write
+    from mlci.outputs.dotenv import write_dotenv
+    from mlci.outputs.junit import write_junit
 
     if not args.no_plots:
         several = len(summary.datasets) > 1

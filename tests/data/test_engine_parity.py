@@ -63,3 +63,50 @@ def test_engines_agree_with_polars_rule_by_rule(bench_data, postgres_server, mon
     for engine, result in results.items():
         failing = [r for r in result.rules if r.status == "failed" and r.failing_rows]
         assert all(r.examples for r in failing), engine
+
+
+def test_drift_statistics_agree_across_engines(tmp_path, postgres_server, monkeypatch):
+    """PSI is the same number on every engine (same bins); KS is within the quantile grid's resolution."""
+    import numpy as np
+    import polars as pl
+
+    from mlci.adapters.sql_engines import EnginePool
+    from mlci.data.drift import compare, settings_from_config
+    from mlci.data.engine_check import dataset_for_engine, drift_with_engine
+
+    rng = np.random.default_rng(7)
+    n = 5000
+    reference = pl.DataFrame({"amount": rng.lognormal(3, 1, n), "score": rng.normal(0, 1, n),
+                              "segment": rng.choice(["retail", "online", "partner"], n)})
+    current = reference.with_columns(pl.col("amount") * 1.6,
+                                     pl.Series("segment", rng.choice(["retail", "online", "reseller"], n)))
+    ref_path, cur_path = tmp_path / "ref.parquet", tmp_path / "cur.parquet"
+    reference.write_parquet(ref_path)
+    current.write_parquet(cur_path)
+    url = postgres_server.create_database("drift").replace("postgresql://", "postgresql+psycopg://")
+    load_into_postgres(url, "ref", ref_path)
+    load_into_postgres(url, "cur", cur_path)
+    monkeypatch.setenv("DRIFT_WAREHOUSE_URL", url)
+    settings = settings_from_config({})
+
+    def stats(dataset) -> dict[str, tuple]:
+        return {c.column: (c.status, round(c.psi, 6), c.ks_statistic) for c in dataset.columns}
+
+    results = {"polars": stats(compare(reference, current, settings, label="cur", reference_label="ref"))}
+    with EnginePool() as pool:
+        for engine in ("duckdb", "spark"):
+            ref = dataset_for_engine(str(ref_path), engine, None, None, base=tmp_path)
+            cur = dataset_for_engine(str(cur_path), engine, None, None, base=tmp_path)
+            results[engine] = stats(drift_with_engine(pool, ref, cur, settings, label="cur", reference_label="ref"))
+        ref = dataset_for_engine("ref", "sql", "DRIFT_WAREHOUSE_URL", None, base=tmp_path)
+        cur = dataset_for_engine("cur", "sql", "DRIFT_WAREHOUSE_URL", None, base=tmp_path)
+        results["sql"] = stats(drift_with_engine(pool, ref, cur, settings, label="cur", reference_label="ref"))
+
+    expected = results["polars"]
+    assert [expected[c][0] for c in ("amount", "score", "segment")] == ["drift", "ok", "drift"]
+    for engine, got in results.items():
+        assert {c: v[0] for c, v in got.items()} == {c: v[0] for c, v in expected.items()}, (engine, got)
+        for column, (_, psi_value, ks) in got.items():
+            assert psi_value == pytest.approx(expected[column][1], rel=1e-6, abs=1e-9), (engine, column)
+            if ks is not None:
+                assert ks == pytest.approx(expected[column][2], abs=0.011), (engine, column)
