@@ -138,3 +138,37 @@ def test_drift_reads_reference_and_current_from_s3(project, s3, bucket, run_cli,
     assert columns == {"amount": "drift", "qty": "ok"}
     no_secret(out, err)
 
+
+
+def test_duckdb_reads_the_bucket_with_credentials_from_the_environment(project, s3, bucket, run_cli, tmp_path):
+    (project / "contract.yml").write_text(CONTRACT)
+    bad = base_frame().with_columns(
+        pl.when(pl.col("id") == 3).then(-5.0).otherwise(pl.col("amount")).alias("amount"))
+    url = put_frame(s3, bucket, "duck/part-0.parquet", bad, tmp_path)
+    code, out, err = run_cli("data", "check", url, "--contract", "contract.yml", "--engine", "duckdb")
+    assert code == 1, err
+    (checked,) = read_json(project / "mlci-out" / "data-check.json")["files"]
+    assert (checked["path"], checked["engine"]) == (url, "duckdb")
+    rule = next(r for r in checked["rules"] if r["name"] == "amount: min >= 0")
+    assert (rule["failing_rows"], [e["row"] for e in rule["examples"]]) == (1, [3])
+    no_secret(out, err)
+
+
+def test_a_delta_table_in_s3_is_read_at_a_pinned_version(project, s3, bucket, run_cli):
+    from deltalake import write_deltalake
+
+    table = f"s3://{bucket}/tables/orders"
+    write_deltalake(table, base_frame().to_arrow())
+    bad = base_frame(3).with_columns(pl.lit(-1.0).alias("amount"), pl.col("id") + 1000)
+    write_deltalake(table, bad.to_arrow(), mode="append")
+    (project / "contract.yml").write_text(CONTRACT)
+
+    code, _, err = run_cli("data", "check", f"delta:{table}", "--contract", "contract.yml")
+    assert code == 1, err
+    (latest,) = read_json(project / "mlci-out" / "data-check.json")["files"]
+    assert (latest["path"], latest["version"], latest["rows"]) == (f"delta:{table}@v1", 1, 103)
+
+    code, _, err = run_cli("data", "check", f"delta:{table}@v0", "--contract", "contract.yml")
+    assert code == 0, err
+    (pinned,) = read_json(project / "mlci-out" / "data-check.json")["files"]
+    assert (pinned["path"], pinned["version"], pinned["rows"]) == (f"delta:{table}@v0", 0, 100)
