@@ -20,12 +20,21 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# gitlab-ci-local shells out to rsync to copy the work tree.
+# gitlab-ci-local shells out to rsync to copy the work tree; the Spark engine tests run
+# PySpark in local mode (a JVM); the SQL engine tests start a real PostgreSQL.
 tools: $(NODE_STAMP)
 	@command -v rsync >/dev/null 2>&1 || { \
 	  echo "installing rsync (needed by gitlab-ci-local)"; \
 	  (apt-get install -y -qq rsync >/dev/null 2>&1 || \
 	   (apt-get update -qq && apt-get install -y -qq rsync >/dev/null)); }
+	@command -v java >/dev/null 2>&1 || { \
+	  echo "installing a Java runtime (needed by PySpark)"; \
+	  (apt-get install -y -qq default-jre-headless >/dev/null 2>&1 || \
+	   (apt-get update -qq && apt-get install -y -qq default-jre-headless >/dev/null)); }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "installing PostgreSQL (needed by the SQL engine tests)"; \
+	  (apt-get install -y -qq postgresql >/dev/null 2>&1 || \
+	   (apt-get update -qq && apt-get install -y -qq postgresql >/dev/null)); }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

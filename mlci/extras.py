@@ -18,6 +18,15 @@ MODULE_EXTRAS: dict[str, str] = {
     "mlflow": "train",
     "psutil": "train",
     "pynvml": "gpu",
+    "obstore": "s3",
+    "deltalake": "delta",
+    "pyiceberg": "iceberg",
+    "duckdb": "duckdb",
+    "pyspark": "spark",
+    "sqlalchemy": "sql",
+    "psycopg": "sql",
+    # sqlglot comes with every engine extra; duckdb's is the lightest to name
+    "sqlglot": "duckdb",
 }
 
 
