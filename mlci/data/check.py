@@ -1,10 +1,11 @@
 """Evaluate a contract against one data file with one fused lazy polars query.
 
-Pass 1 builds every rule as an aggregate expression and runs a single
-`.select(...)` with the streaming engine: one scan of the file, whatever the
-number of rules. Pass 2 runs only when a row-level rule failed: one more
-bounded select that fetches up to EXAMPLES failing values (with row indices)
-per failing rule. Nothing iterates over rows in Python.
+Every rule becomes an aggregate expression in a single `.select(...)`: one scan
+of the file, whatever the number of rules. Files read in memory get their
+example rows from the same query (each row rule's mask is computed once, then
+summed and searched). Streamed files stay in flat memory: a second, bounded
+pass fetches up to EXAMPLES failing values (with row indices) per failing rule,
+only when one failed. Nothing iterates over rows in Python.
 
 Polars is imported at module level: this module is only imported by
 `mlci data check` after argument parsing.
@@ -524,32 +525,57 @@ def engine_for(size_bytes: int) -> str:
 
 def evaluate(lf: pl.LazyFrame, contract: Contract, *, fmt: str, now: datetime | None = None,
              engine: str = "streaming") -> tuple[int, list]:
-    """Run both passes over a scan; returns (row count, rule results in contract order)."""
+    """Evaluate every rule over a scan; returns (row count, rule results in contract order).
+
+    In memory, each row rule's mask is computed once as a column: its sum is the failing
+    count and its first true positions are the examples, all in the one query. Streaming
+    keeps memory flat instead: counts first, examples from a second, early-stopping pass
+    only when something failed.
+    """
     now = now or datetime.now(timezone.utc)
     schema = lf.collect_schema()
     planner = _Planner(contract, schema, fmt, now)
     planned = planner.plan()
     frame = planner.frame(lf)
+    one_pass = engine == "in-memory"
 
     aggs: dict[str, pl.Expr] = {"__rows": pl.len().cast(pl.Int64)}
-    for item in planned:
-        if isinstance(item, _Pending):
+    masks: dict[str, pl.Expr] = {}
+    for n, item in enumerate(planned):
+        if not isinstance(item, _Pending):
+            continue
+        if one_pass and item.mask is not None:
+            # the mask's sum equals every row rule's count (unique included: non-first occurrences)
+            name = f"__m{n}"
+            masks[name] = item.mask.fill_null(False)
+            (alias,) = item.aggs
+            aggs[alias] = pl.col(name).sum().cast(pl.Int64)
+            first = pl.col(name).arg_true().head(EXAMPLES)
+            aggs[f"__e{n}_row"] = first.implode()
+            aggs[f"__e{n}_val"] = item.value.gather(first).implode()
+        else:
             aggs.update(item.aggs)
     for n, guess in enumerate(planner.type_guesses):
         aggs[f"__nn{n}"] = pl.col(guess.column).count().cast(pl.Int64)
+    if masks:
+        frame = frame.with_columns(**masks)
     values = frame.select(**aggs).collect(engine=engine).row(0, named=True)
     rows = int(values["__rows"])
 
     results: list[RuleResult] = []
     needs_examples: list[tuple[_Pending, RuleResult]] = []
-    for item in planned:
+    for n, item in enumerate(planned):
         if isinstance(item, RuleResult):
             results.append(item)
             continue
         result = item.finish(values, rows)
         results.append(result)
         if result.status == "failed" and item.mask is not None and result.failing_rows:
-            needs_examples.append((item, result))
+            if f"__e{n}_row" in values:
+                result.examples = [Example(row=int(r), value=_fmt_value(v)) for r, v in
+                                   zip(values[f"__e{n}_row"], values[f"__e{n}_val"], strict=False)]
+            else:
+                needs_examples.append((item, result))
 
     if needs_examples:
         found = _fetch_examples(planner.frame(lf.with_row_index(ROW_INDEX)), needs_examples, engine)
