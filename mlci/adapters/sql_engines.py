@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlglot import exp
-
 from mlci.data.location import safe_url
 from mlci.errors import ConfigError, ExternalServiceError
 
@@ -37,11 +35,20 @@ SQLGLOT_DIALECTS = {
 }
 
 
+def _relation(name: str, db: str | None = None, catalog: str | None = None):
+    """A quoted sqlglot table reference (sqlglot is imported only when an engine runs)."""
+    from sqlglot import exp
+
+    return exp.Table(this=exp.to_identifier(name, quoted=True),
+                     db=exp.to_identifier(db, quoted=True) if db else None,
+                     catalog=exp.to_identifier(catalog, quoted=True) if catalog else None)
+
+
 @dataclass
 class Prepared:
     """The dataset as the engine sees it."""
 
-    relation: exp.Table
+    relation: Any  # sqlglot exp.Table
     columns: dict[str, str]  # name -> engine type text, in order
     label: str  # what the report calls it
     size: int = 0
@@ -177,8 +184,11 @@ class DuckDBEngine(Engine):
             options["URL_STYLE"] = "path"
             options["USE_SSL"] = "true" if scheme != "http" else "false"
         if options:
-            body = ", ".join(f"{key} {exp.Literal.string(value).sql('duckdb')}" if key != "USE_SSL"
-                             else f"{key} {value}" for key, value in options.items())
+            def quoted(value: str) -> str:
+                return "'" + value.replace("'", "''") + "'"
+
+            body = ", ".join(f"{key} {quoted(value)}" if key != "USE_SSL" else f"{key} {value}"
+                             for key, value in options.items())
             self.con.execute(f"CREATE OR REPLACE SECRET mlci_s3 (TYPE s3, {body})")
         else:
             try:  # no keys in the environment: the instance role, through the aws extension
@@ -246,8 +256,8 @@ class DuckDBEngine(Engine):
         except Exception as exc:
             raise self._failure(exc, data_file) from None
         columns = {name: type_text for name, type_text, *_ in described if name != ROW_NUMBER}
-        return Prepared(relation=exp.Table(this=exp.to_identifier(view, quoted=True)), columns=columns,
-                        label=label, size=size, version=version, has_row_number=row_number)
+        return Prepared(relation=_relation(view), columns=columns, label=label, size=size, version=version,
+                        has_row_number=row_number)
 
     def _failure(self, exc: BaseException, data_file) -> Exception:
         from mlci.adapters.object_store import credential_hint, looks_unreachable
@@ -326,8 +336,7 @@ class SparkEngine(Engine):
         size = data_file.size or 0
         if not size and not data_file.folder and Path(str(data_file.path)).is_file():
             size = Path(str(data_file.path)).stat().st_size
-        return Prepared(relation=exp.Table(this=exp.to_identifier(view, quoted=True)), columns=columns, label=label,
-                        size=size, version=version)
+        return Prepared(relation=_relation(view), columns=columns, label=label, size=size, version=version)
 
     def execute(self, sql: str) -> list[tuple]:
         try:
@@ -412,9 +421,7 @@ class SqlAlchemyEngine(Engine):
                                   location=data_file.where) from None
             raise self.unreachable(exc, f"cannot describe {data_file.table}") from None
         columns = {c["name"]: str(c["type"].compile(dialect=self.engine.dialect)) for c in found}
-        table = exp.Table(this=exp.to_identifier(parts[-1], quoted=True),
-                          db=exp.to_identifier(parts[-2], quoted=True) if len(parts) > 1 else None,
-                          catalog=exp.to_identifier(parts[-3], quoted=True) if len(parts) > 2 else None)
+        table = _relation(parts[-1], parts[-2] if len(parts) > 1 else None, parts[-3] if len(parts) > 2 else None)
         return Prepared(relation=table, columns=columns, label=data_file.table)
 
     def execute(self, sql: str) -> list[tuple]:
