@@ -14,7 +14,7 @@ def test_benchmark_runs_at_10k_rows(repo_root, tmp_path):
     done = subprocess.run(
         [sys.executable, str(repo_root / "benchmarks" / "data_check.py"), "--rows", "10000", "--runs", "1",
          "--skip-big", "--skip-engines", "--skip-s3", "--no-targets"],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        capture_output=True, text=True, timeout=900, cwd=tmp_path,
         env={**os.environ, "TMPDIR": str(tmp_path)},
     )
     assert done.returncode == 0, done.stderr
