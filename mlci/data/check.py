@@ -544,8 +544,10 @@ def evaluate(lf: pl.LazyFrame, contract: Contract, *, fmt: str, now: datetime | 
     for n, item in enumerate(planned):
         if not isinstance(item, _Pending):
             continue
-        if one_pass and item.mask is not None:
-            # the mask's sum equals every row rule's count (unique included: non-first occurrences)
+        if one_pass and item.mask is not None and item.rule.kind != "unique":
+            # The mask's sum is the rule's count. Uniqueness keeps its cheaper n_unique count (a
+            # first-occurrence mask costs a hash pass even on valid data); its examples, when it
+            # fails, come from the early-stopping follow-up below.
             name = f"__m{n}"
             masks[name] = item.mask.fill_null(False)
             (alias,) = item.aggs
@@ -557,6 +559,11 @@ def evaluate(lf: pl.LazyFrame, contract: Contract, *, fmt: str, now: datetime | 
             aggs.update(item.aggs)
     for n, guess in enumerate(planner.type_guesses):
         aggs[f"__nn{n}"] = pl.col(guess.column).count().cast(pl.Int64)
+    materialized = None
+    if one_pass:
+        # Read once: any follow-up for failing uniqueness rules works on these columns, not the file.
+        materialized = lf.select(_needed_columns(contract, schema)).collect(engine=engine)
+        frame = planner.frame(materialized.lazy())
     if masks:
         frame = frame.with_columns(**masks)
     values = frame.select(**aggs).collect(engine=engine).row(0, named=True)
@@ -578,7 +585,8 @@ def evaluate(lf: pl.LazyFrame, contract: Contract, *, fmt: str, now: datetime | 
                 needs_examples.append((item, result))
 
     if needs_examples:
-        found = _fetch_examples(planner.frame(lf.with_row_index(ROW_INDEX)), needs_examples, engine)
+        source = lf if materialized is None else materialized.lazy()
+        found = _fetch_examples(planner.frame(source.with_row_index(ROW_INDEX)), needs_examples, engine)
         for (_, result), (rows_found, values_found) in zip(needs_examples, found, strict=True):
             result.examples = [
                 Example(row=int(r), value=_fmt_value(v)) for r, v in zip(rows_found, values_found, strict=False)
@@ -590,6 +598,15 @@ def evaluate(lf: pl.LazyFrame, contract: Contract, *, fmt: str, now: datetime | 
             guess.status = "skipped"
             guess.message = "no values, so the type of this text column is unknown (declare a dtype)"
     return rows, results
+
+
+def _needed_columns(contract: Contract, schema: pl.Schema) -> list[str]:
+    """The file's columns a contract reads: declared ones, plus those its SQL expressions name."""
+    wanted = set(contract.columns)
+    for rule in contract.rules:
+        if rule.kind == "sql":
+            wanted.update(pl.sql_expr(rule.params["sql"]).meta.root_names())
+    return [name for name in schema if name in wanted] or list(schema)[:1]
 
 
 def _fetch_examples(indexed: pl.LazyFrame, failing: list[tuple[_Pending, RuleResult]],
