@@ -121,6 +121,8 @@ class _Pending:
     finish: Callable[[dict[str, Any], int], RuleResult]
     mask: pl.Expr | None = None
     value: pl.Expr | None = None
+    key: pl.Expr | None = None  # uniqueness rules: the key, and which rows have a full (non-null) key
+    key_valid: pl.Expr | None = None
 
 
 @dataclass
@@ -401,7 +403,9 @@ class _Planner:
             return self.row_rule(rule, index, self.raw(column).is_null(), self.raw(column), max_fraction=p["max"])
         if kind == "unique":
             count = col.count() - col.drop_nulls().n_unique()
-            return self.row_rule(rule, index, col.is_not_null() & ~col.is_first_distinct(), col, count=count)
+            pending = self.row_rule(rule, index, col.is_not_null() & ~col.is_first_distinct(), col, count=count)
+            pending.key, pending.key_valid = col, col.is_not_null()
+            return pending
         if kind in ("min", "max"):
             value = p["value"]
             if kind == "min":
@@ -484,7 +488,9 @@ class _Planner:
         valid = pl.all_horizontal([pl.col(c).is_not_null() for c in rule.columns])
         key = pl.struct(list(rule.columns))
         count = valid.sum() - key.filter(valid).n_unique()
-        return self.row_rule(rule, index, valid & ~key.is_first_distinct(), key, count=count)
+        pending = self.row_rule(rule, index, valid & ~key.is_first_distinct(), key, count=count)
+        pending.key, pending.key_valid = key, valid
+        return pending
 
     def plan_allowed(self, index: int, rule: Rule, actual: str) -> RuleResult | _Pending:
         values = rule.params["values"]
@@ -559,6 +565,14 @@ def evaluate(lf: pl.LazyFrame, contract: Contract, *, fmt: str, now: datetime | 
             aggs.update(item.aggs)
     for n, guess in enumerate(planner.type_guesses):
         aggs[f"__nn{n}"] = pl.col(guess.column).count().cast(pl.Int64)
+    uniques = [item for item in planned if isinstance(item, _Pending) and item.key is not None]
+    parts = _unique_partitions(lf, engine) if uniques else 1
+    if parts > 1:
+        # Exact distinct counts of a huge key would hold every key at once; hash-partitioned
+        # passes over the key columns alone hold a 1/parts share each (equal keys share a part).
+        for item in uniques:
+            for alias in item.aggs:
+                aggs.pop(alias, None)
     materialized = None
     if one_pass:
         # Read once: any follow-up for failing uniqueness rules works on these columns, not the file.
@@ -568,6 +582,8 @@ def evaluate(lf: pl.LazyFrame, contract: Contract, *, fmt: str, now: datetime | 
         frame = frame.with_columns(**masks)
     values = frame.select(**aggs).collect(engine=engine).row(0, named=True)
     rows = int(values["__rows"])
+    if parts > 1:
+        values.update(_partitioned_duplicates(frame, uniques, parts))
 
     results: list[RuleResult] = []
     needs_examples: list[tuple[_Pending, RuleResult]] = []
@@ -586,7 +602,8 @@ def evaluate(lf: pl.LazyFrame, contract: Contract, *, fmt: str, now: datetime | 
 
     if needs_examples:
         source = lf if materialized is None else materialized.lazy()
-        found = _fetch_examples(planner.frame(source.with_row_index(ROW_INDEX)), needs_examples, engine)
+        indexed = planner.frame(source.with_row_index(ROW_INDEX))
+        found = _fetch_examples(indexed, needs_examples, engine, parts)
         for (_, result), (rows_found, values_found) in zip(needs_examples, found, strict=True):
             result.examples = [
                 Example(row=int(r), value=_fmt_value(v)) for r, v in zip(rows_found, values_found, strict=False)
@@ -609,8 +626,52 @@ def _needed_columns(contract: Contract, schema: pl.Schema) -> list[str]:
     return [name for name in schema if name in wanted] or list(schema)[:1]
 
 
+# Streamed files with more rows than this check uniqueness in hash-partitioned passes.
+UNIQUE_PARTITION_ROWS = 16_000_000
+_HASH_SEED = 20240601
+
+
+def _unique_partitions(lf: pl.LazyFrame, engine: str) -> int:
+    if engine != "streaming":
+        return 1
+    rows = int(lf.select(pl.len()).collect(engine="streaming").item())  # Parquet: from the footer
+    return max(1, -(-rows // UNIQUE_PARTITION_ROWS))
+
+
+def _in_part(item: _Pending, part: int, parts: int) -> pl.Expr:
+    return item.key_valid & (item.key.hash(seed=_HASH_SEED) % parts == part)
+
+
+def _partitioned_duplicates(frame: pl.LazyFrame, uniques: list[_Pending], parts: int) -> dict[str, int]:
+    """Each uniqueness rule's count (rows beyond a key's first), summed over hash partitions."""
+    totals = {alias: 0 for item in uniques for alias in item.aggs}
+    for part in range(parts):
+        aggs = {}
+        for item in uniques:
+            (alias,) = item.aggs
+            selected = _in_part(item, part, parts)
+            aggs[alias] = (selected.sum() - item.key.filter(selected).n_unique()).cast(pl.Int64)
+        row = frame.select(**aggs).collect(engine="streaming").row(0, named=True)
+        for alias, value in row.items():
+            totals[alias] += int(value or 0)
+    return totals
+
+
+def _partitioned_duplicate_rows(indexed: pl.LazyFrame, item: _Pending, parts: int) -> tuple[list, list]:
+    """Examples of a uniqueness rule, one partition at a time: each holds a 1/parts share of the keys."""
+    found: list[tuple[int, Any]] = []
+    for part in range(parts):
+        frame = (indexed.filter(_in_part(item, part, parts))
+                 .filter(~item.key.is_first_distinct())
+                 .select(pl.col(ROW_INDEX), item.value.alias("__value"))
+                 .head(EXAMPLES).collect(engine="streaming"))
+        found.extend(zip(frame[ROW_INDEX].to_list(), frame["__value"].to_list(), strict=True))
+    found.sort(key=lambda pair: pair[0])
+    return [r for r, _ in found[:EXAMPLES]], [v for _, v in found[:EXAMPLES]]
+
+
 def _fetch_examples(indexed: pl.LazyFrame, failing: list[tuple[_Pending, RuleResult]],
-                    engine: str) -> list[tuple[list, list]]:
+                    engine: str, parts: int = 1) -> list[tuple[list, list]]:
     """Pass 2: up to EXAMPLES (row index, value) pairs per failing rule, in row order.
 
     Pass 1's counts tell how deep into the file each rule's first examples lie (on
@@ -618,6 +679,11 @@ def _fetch_examples(indexed: pl.LazyFrame, failing: list[tuple[_Pending, RuleRes
     the plans are collected together: the streaming engine stops each one as soon as
     it has its examples. Otherwise one full pass picks all examples at once.
     """
+    if parts > 1 and any(item.key is not None for item, _ in failing):
+        others = [(item, result) for item, result in failing if item.key is None]
+        rest = iter(_fetch_examples(indexed, others, engine) if others else [])
+        return [_partitioned_duplicate_rows(indexed, item, parts) if item.key is not None else next(rest)
+                for item, _ in failing]
     expected_depth = sum(min(1.0, EXAMPLES / result.failing_rows) for _, result in failing)
     if expected_depth <= EXAMPLE_DEPTH_BUDGET:
         plans = [
