@@ -123,6 +123,7 @@ class _Pending:
     value: pl.Expr | None = None
     key: pl.Expr | None = None  # uniqueness rules: the key, and which rows have a full (non-null) key
     key_valid: pl.Expr | None = None
+    key_columns: tuple[str, ...] = ()
 
 
 @dataclass
@@ -404,7 +405,7 @@ class _Planner:
         if kind == "unique":
             count = col.count() - col.drop_nulls().n_unique()
             pending = self.row_rule(rule, index, col.is_not_null() & ~col.is_first_distinct(), col, count=count)
-            pending.key, pending.key_valid = col, col.is_not_null()
+            pending.key, pending.key_valid, pending.key_columns = col, col.is_not_null(), (column,)
             return pending
         if kind in ("min", "max"):
             value = p["value"]
@@ -489,7 +490,7 @@ class _Planner:
         key = pl.struct(list(rule.columns))
         count = valid.sum() - key.filter(valid).n_unique()
         pending = self.row_rule(rule, index, valid & ~key.is_first_distinct(), key, count=count)
-        pending.key, pending.key_valid = key, valid
+        pending.key, pending.key_valid, pending.key_columns = key, valid, tuple(rule.columns)
         return pending
 
     def plan_allowed(self, index: int, rule: Rule, actual: str) -> RuleResult | _Pending:
@@ -670,6 +671,20 @@ def _partitioned_duplicate_rows(indexed: pl.LazyFrame, item: _Pending, parts: in
     return [r for r, _ in found[:EXAMPLES]], [v for _, v in found[:EXAMPLES]]
 
 
+def _duplicate_rows(indexed: pl.LazyFrame, item: _Pending) -> tuple[list, list]:
+    """A uniqueness rule's first examples: the duplicated keys from one sort (equal neighbours),
+    then only the rows holding them. Sorting costs about what n_unique does; a hash group-by or
+    a first-occurrence mask over the whole column costs several times more."""
+    keys = list(item.key_columns)
+    duplicated = (indexed.filter(item.key_valid).select(item.key.sort().alias("__k"))
+                  .filter(pl.col("__k") == pl.col("__k").shift(1)).unique())
+    duplicated = duplicated.unnest("__k") if len(keys) > 1 else duplicated.rename({"__k": keys[0]})
+    frame = (indexed.filter(item.key_valid).join(duplicated, on=keys, how="semi").sort(ROW_INDEX)
+             .filter(~item.key.is_first_distinct()).select(pl.col(ROW_INDEX), item.value.alias("__value"))
+             .head(EXAMPLES).collect())
+    return frame[ROW_INDEX].to_list(), frame["__value"].to_list()
+
+
 def _fetch_examples(indexed: pl.LazyFrame, failing: list[tuple[_Pending, RuleResult]],
                     engine: str, parts: int = 1) -> list[tuple[list, list]]:
     """Pass 2: up to EXAMPLES (row index, value) pairs per failing rule, in row order.
@@ -679,11 +694,11 @@ def _fetch_examples(indexed: pl.LazyFrame, failing: list[tuple[_Pending, RuleRes
     the plans are collected together: the streaming engine stops each one as soon as
     it has its examples. Otherwise one full pass picks all examples at once.
     """
-    if parts > 1 and any(item.key is not None for item, _ in failing):
+    if any(item.key is not None for item, _ in failing):
         others = [(item, result) for item, result in failing if item.key is None]
         rest = iter(_fetch_examples(indexed, others, engine) if others else [])
-        return [_partitioned_duplicate_rows(indexed, item, parts) if item.key is not None else next(rest)
-                for item, _ in failing]
+        return [(_partitioned_duplicate_rows(indexed, item, parts) if parts > 1 else _duplicate_rows(indexed, item))
+                if item.key is not None else next(rest) for item, _ in failing]
     expected_depth = sum(min(1.0, EXAMPLES / result.failing_rows) for _, result in failing)
     if expected_depth <= EXAMPLE_DEPTH_BUDGET:
         plans = [
