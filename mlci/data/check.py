@@ -124,6 +124,7 @@ class _Pending:
     key: pl.Expr | None = None  # uniqueness rules: the key, and which rows have a full (non-null) key
     key_valid: pl.Expr | None = None
     key_columns: tuple[str, ...] = ()
+    quantile: tuple[pl.Expr, float] | None = None  # (column, q) of a quantile rule
 
 
 @dataclass
@@ -431,8 +432,10 @@ class _Planner:
             expr = col.mean() if kind == "mean" else col.std()
             return self.stat_rule(rule, index, expr, p["min"], p["max"], kind)
         if kind == "quantile":
-            return self.stat_rule(rule, index, col.quantile(p["q"], "linear"), p["min"], p["max"],
-                                  f"quantile {p['q']:g}")
+            pending = self.stat_rule(rule, index, col.quantile(p["q"], "linear"), p["min"], p["max"],
+                                     f"quantile {p['q']:g}")
+            pending.quantile = (col, p["q"])
+            return pending
         if kind == "max-age":
             return self.plan_freshness(index, rule, actual)
         raise AssertionError(f"unhandled rule kind {kind}")  # a contract.py/check.py mismatch, not user input
@@ -567,11 +570,20 @@ def evaluate(lf: pl.LazyFrame, contract: Contract, *, fmt: str, now: datetime | 
     for n, guess in enumerate(planner.type_guesses):
         aggs[f"__nn{n}"] = pl.col(guess.column).count().cast(pl.Int64)
     uniques = [item for item in planned if isinstance(item, _Pending) and item.key is not None]
-    parts = _unique_partitions(lf, engine) if uniques else 1
+    quantiles = [item for item in planned if isinstance(item, _Pending) and item.quantile is not None]
+    total = _row_count(lf) if engine == "streaming" and (uniques or quantiles) else 0
+    parts = max(1, -(-total // UNIQUE_PARTITION_ROWS)) if uniques else 1
     if parts > 1:
         # Exact distinct counts of a huge key would hold every key at once; hash-partitioned
         # passes over the key columns alone hold a 1/parts share each (equal keys share a part).
         for item in uniques:
+            for alias in item.aggs:
+                aggs.pop(alias, None)
+    exact_quantiles = total > QUANTILE_IN_MEMORY_ROWS
+    if exact_quantiles:
+        # An exact quantile holds the whole column; two narrow passes (a histogram, then the one
+        # bucket holding the rank) find the same value in bounded memory.
+        for item in quantiles:
             for alias in item.aggs:
                 aggs.pop(alias, None)
     materialized = None
@@ -585,6 +597,10 @@ def evaluate(lf: pl.LazyFrame, contract: Contract, *, fmt: str, now: datetime | 
     rows = int(values["__rows"])
     if parts > 1:
         values.update(_partitioned_duplicates(frame, uniques, parts))
+    if exact_quantiles:
+        for item in quantiles:
+            (alias,) = item.aggs
+            values[alias] = _bounded_quantile(frame, *item.quantile)
 
     results: list[RuleResult] = []
     needs_examples: list[tuple[_Pending, RuleResult]] = []
@@ -628,15 +644,70 @@ def _needed_columns(contract: Contract, schema: pl.Schema) -> list[str]:
 
 
 # Streamed files with more rows than this check uniqueness in hash-partitioned passes.
-UNIQUE_PARTITION_ROWS = 16_000_000
+UNIQUE_PARTITION_ROWS = 8_000_000
 _HASH_SEED = 20240601
+
+
+# ... and quantiles with two narrow passes beyond this many rows.
+QUANTILE_IN_MEMORY_ROWS = 16_000_000
+QUANTILE_BUCKETS = 1 << 16
+
+
+def _row_count(lf: pl.LazyFrame) -> int:
+    return int(lf.select(pl.len()).collect(engine="streaming").item())  # Parquet: from the footer
 
 
 def _unique_partitions(lf: pl.LazyFrame, engine: str) -> int:
     if engine != "streaming":
         return 1
-    rows = int(lf.select(pl.len()).collect(engine="streaming").item())  # Parquet: from the footer
-    return max(1, -(-rows // UNIQUE_PARTITION_ROWS))
+    return max(1, -(-_row_count(lf) // UNIQUE_PARTITION_ROWS))
+
+
+def _bounded_quantile(frame: pl.LazyFrame, column: pl.Expr, q: float) -> float | None:
+    """polars' linear quantile, exactly, holding only a histogram and one bucket's values.
+
+    Pass 1 counts values per equal-width bucket; the ranks the interpolation needs fall in
+    known buckets; pass 2 counts the distinct values of just those buckets (repeated values
+    stay one entry each), which gives the values at those ranks.
+    """
+    value = column.cast(pl.Float64)
+    value = pl.when(value.is_nan()).then(None).otherwise(value)
+    stats = frame.select(n=value.count(), lo=value.min(), hi=value.max()).collect(engine="streaming").row(
+        0, named=True)
+    n, lo, hi = stats["n"], stats["lo"], stats["hi"]
+    if not n:
+        return None
+    if lo == hi:
+        return float(lo)
+    width = (hi - lo) / QUANTILE_BUCKETS
+    bucket = ((value - lo) / width).floor().clip(0, QUANTILE_BUCKETS - 1).cast(pl.Int32)
+    counts = (frame.select(bucket.alias("b")).drop_nulls().group_by("b").agg(pl.len().alias("n"))
+              .collect(engine="streaming").sort("b"))
+    position = q * (n - 1)
+    ranks = sorted({int(position // 1), min(int(-(-position // 1)), n - 1)})
+    cumulative = counts["n"].cum_sum().to_list()
+    buckets = counts["b"].to_list()
+    wanted: dict[int, int] = {}
+    for rank in ranks:
+        index = next(i for i, c in enumerate(cumulative) if c > rank)
+        wanted[rank] = index
+    chosen = sorted({buckets[i] for i in wanted.values()})
+    values = (frame.select(bucket.alias("b"), value.alias("v")).filter(pl.col("b").is_in(chosen))
+              .group_by("b", "v").agg(pl.len().alias("n")).collect(engine="streaming").sort("b", "v"))
+    found: dict[int, float] = {}
+    for rank, index in wanted.items():
+        before = cumulative[index - 1] if index else 0
+        rows = values.filter(pl.col("b") == buckets[index])
+        offset = rank - before
+        running = 0
+        for v, count in zip(rows["v"].to_list(), rows["n"].to_list(), strict=True):
+            running += count
+            if running > offset:
+                found[rank] = float(v)
+                break
+    low = found[ranks[0]]
+    high = found[ranks[-1]]
+    return low + (high - low) * (position - ranks[0])
 
 
 def _in_part(item: _Pending, part: int, parts: int) -> pl.Expr:
@@ -662,16 +733,13 @@ def _partitioned_duplicate_rows(indexed: pl.LazyFrame, item: _Pending, parts: in
     """Examples of a uniqueness rule, one partition at a time: each holds a 1/parts share of the keys."""
     found: list[tuple[int, Any]] = []
     for part in range(parts):
-        frame = (indexed.filter(_in_part(item, part, parts))
-                 .filter(~item.key.is_first_distinct())
-                 .select(pl.col(ROW_INDEX), item.value.alias("__value"))
-                 .head(EXAMPLES).collect(engine="streaming"))
-        found.extend(zip(frame[ROW_INDEX].to_list(), frame["__value"].to_list(), strict=True))
+        rows, values = _duplicate_rows(indexed.filter(_in_part(item, part, parts)), item, "streaming")
+        found.extend(zip(rows, values, strict=True))
     found.sort(key=lambda pair: pair[0])
     return [r for r, _ in found[:EXAMPLES]], [v for _, v in found[:EXAMPLES]]
 
 
-def _duplicate_rows(indexed: pl.LazyFrame, item: _Pending) -> tuple[list, list]:
+def _duplicate_rows(indexed: pl.LazyFrame, item: _Pending, engine: str = "in-memory") -> tuple[list, list]:
     """A uniqueness rule's first examples: the duplicated keys from one sort (equal neighbours),
     then only the rows holding them. Sorting costs about what n_unique does; a hash group-by or
     a first-occurrence mask over the whole column costs several times more."""
@@ -681,7 +749,7 @@ def _duplicate_rows(indexed: pl.LazyFrame, item: _Pending) -> tuple[list, list]:
     duplicated = duplicated.unnest("__k") if len(keys) > 1 else duplicated.rename({"__k": keys[0]})
     frame = (indexed.filter(item.key_valid).join(duplicated, on=keys, how="semi").sort(ROW_INDEX)
              .filter(~item.key.is_first_distinct()).select(pl.col(ROW_INDEX), item.value.alias("__value"))
-             .head(EXAMPLES).collect())
+             .head(EXAMPLES).collect(engine=engine))
     return frame[ROW_INDEX].to_list(), frame["__value"].to_list()
 
 
@@ -697,8 +765,9 @@ def _fetch_examples(indexed: pl.LazyFrame, failing: list[tuple[_Pending, RuleRes
     if any(item.key is not None for item, _ in failing):
         others = [(item, result) for item, result in failing if item.key is None]
         rest = iter(_fetch_examples(indexed, others, engine) if others else [])
-        return [(_partitioned_duplicate_rows(indexed, item, parts) if parts > 1 else _duplicate_rows(indexed, item))
-                if item.key is not None else next(rest) for item, _ in failing]
+        return [(_partitioned_duplicate_rows(indexed, item, parts) if parts > 1
+                 else _duplicate_rows(indexed, item, engine)) if item.key is not None else next(rest)
+                for item, _ in failing]
     expected_depth = sum(min(1.0, EXAMPLES / result.failing_rows) for _, result in failing)
     if expected_depth <= EXAMPLE_DEPTH_BUDGET:
         plans = [

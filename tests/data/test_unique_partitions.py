@@ -36,3 +36,29 @@ def test_big_files_split_uniqueness_into_parts(tmp_path, monkeypatch):
     lf = pl.LazyFrame({"x": range(100)})
     assert mlci.data.check._unique_partitions(lf, "streaming") == 4
     assert mlci.data.check._unique_partitions(lf, "in-memory") == 1
+
+
+@pytest.mark.parametrize("q", [0.0, 0.01, 0.5, 0.731, 0.99, 1.0])
+def test_the_bounded_quantile_equals_polars_quantile(q):
+    import numpy as np
+
+    from mlci.data.check import _bounded_quantile
+
+    rng = np.random.default_rng(3)
+    values = np.concatenate([rng.lognormal(0, 2, 5000), np.full(3000, 7.25), rng.integers(-50, 50, 2000)])
+    frame = pl.LazyFrame({"x": rng.permutation(values)}).with_columns(
+        pl.when(pl.int_range(pl.len()) % 97 == 0).then(None).otherwise(pl.col("x")).alias("x"))
+    expected = frame.select(pl.col("x").quantile(q, "linear")).collect().item()
+    assert _bounded_quantile(frame, pl.col("x"), q) == pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+
+def test_huge_streamed_files_get_exact_quantiles_in_bounded_memory(tmp_path, monkeypatch):
+    import mlci.data.check
+
+    monkeypatch.setattr(mlci.data.check, "STREAMING_FROM_BYTES", 0)
+    monkeypatch.setattr(mlci.data.check, "QUANTILE_IN_MEMORY_ROWS", 10)
+    contract = contract_for({"amount": {"quantiles": [{"q": 0.5, "min": 49, "max": 50}]}})
+    path = write(base_frame(), tmp_path / "d.parquet")
+    result = check_file(DataFile(path=path, format="parquet", source="t", contract=contract), now=NOW)
+    rule = next(r for r in result.rules if r.kind == "quantile")
+    assert (rule.status, rule.observed) == ("passed", 49.5)
