@@ -141,6 +141,9 @@ def configured_sources(config) -> list[Source]:
         pattern = spec.get("path") or spec.get("table")
         fmt = spec.get("format")
         if spec.get("table"):
+            if spec.get("engine", "polars") == "polars":
+                raise ConfigError("a `table:` lives in an engine's catalog: set `engine:` to duckdb, spark or sql",
+                                  location=where, hint="or give a `path:` for the polars engine to read")
             location = Location(text=spec["table"], target=spec["table"])
         else:
             location = resolve(pattern, base, table_format=fmt, pin=spec.get("version"),

@@ -146,3 +146,10 @@ data:
     assert statuses == {"amount": "drift", "qty": "ok", "country": "ok"}
     assert "aggregates over all rows on sql (postgresql)" in out
     assert PASSWORD not in out + err
+
+
+def test_a_table_without_an_engine_is_a_located_config_error(project, run_cli):
+    (project / "mlci.yml").write_text("data:\n  sources:\n    orders: {table: orders, contract: {columns: {id: {}}}}\n")
+    code, _, err = run_cli("data", "check")
+    assert code == 2
+    assert "mlci.yml:3:" in err and "set `engine:` to duckdb, spark or sql" in err
