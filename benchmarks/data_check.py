@@ -59,7 +59,7 @@ columns:
   email: {dtype: string, regex: '[a-z0-9.]+@[a-z]+\\.[a-z]+'}
   created_at: {dtype: datetime, max-age: 400d}
 no-extra-columns: true
-rows: {min: 1, max: 50000000}
+rows: {min: 1, max: 200000000}
 expressions:
   - {name: big orders have a quantity, sql: "amount IS NULL OR amount < 5000 OR quantity > 0"}
 """

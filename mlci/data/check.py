@@ -33,6 +33,8 @@ STREAMING_FROM_BYTES = 64 * 1024 * 1024
 # files, stays within this; each reads only its own columns, so two partial reads of a
 # few columns cost about what one full-width pass does.
 EXAMPLE_DEPTH_BUDGET = 2.0
+# Otherwise one pass keeps every failing row, while pass 1 counted at most this many.
+ONE_PASS_EXAMPLE_ROWS = 100_000
 ROW_INDEX = "__mlci_row"
 TEXT_FORMATS = ("csv", "ndjson")
 
@@ -769,22 +771,27 @@ def _fetch_examples(indexed: pl.LazyFrame, failing: list[tuple[_Pending, RuleRes
                  else _duplicate_rows(indexed, item, engine)) if item.key is not None else next(rest)
                 for item, _ in failing]
     expected_depth = sum(min(1.0, EXAMPLES / result.failing_rows) for _, result in failing)
-    if expected_depth <= EXAMPLE_DEPTH_BUDGET:
+    total_failing = sum(result.failing_rows for _, result in failing)
+    if expected_depth <= EXAMPLE_DEPTH_BUDGET or total_failing > ONE_PASS_EXAMPLE_ROWS:
         plans = [
             indexed.filter(item.mask.fill_null(False))
             .select(pl.col(ROW_INDEX), item.value.alias("__value"))
-            .head(EXAMPLES)
-            for item, _ in failing
+            .head(min(EXAMPLES, result.failing_rows))
+            for item, result in failing
         ]
         frames = pl.collect_all(plans, engine="streaming")  # streaming, so each plan stops at its head
         return [(frame[ROW_INDEX].to_list(), frame["__value"].to_list()) for frame in frames]
-    picks: dict[str, pl.Expr] = {}
-    for n, (item, _) in enumerate(failing):
-        mask = item.mask.fill_null(False)
-        picks[f"__e{n}_row"] = pl.col(ROW_INDEX).filter(mask).head(EXAMPLES).implode()
-        picks[f"__e{n}_val"] = item.value.filter(mask).head(EXAMPLES).implode()
-    row = indexed.select(**picks).collect(engine=engine).row(0, named=True)
-    return [(row[f"__e{n}_row"], row[f"__e{n}_val"]) for n in range(len(failing))]
+    # One pass that keeps only failing rows (pass 1 counted them: few), with a flag per rule;
+    # a filter streams in flat memory, unlike per-rule head() aggregates over the whole file.
+    flags = {f"__f{n}": item.mask.fill_null(False) for n, (item, _) in enumerate(failing)}
+    values = {f"__v{n}": item.value for n, (item, _) in enumerate(failing)}
+    hits = (indexed.with_columns(**flags).filter(pl.any_horizontal(list(flags)))
+            .select(pl.col(ROW_INDEX), *flags, **values).collect(engine=engine))
+    found = []
+    for n in range(len(failing)):
+        first = hits.filter(pl.col(f"__f{n}")).sort(ROW_INDEX).head(EXAMPLES)
+        found.append((first[ROW_INDEX].to_list(), first[f"__v{n}"].to_list()))
+    return found
 
 
 def check_file(data_file: DataFile, *, now: datetime | None = None, engines=None) -> FileResult:
