@@ -32,8 +32,9 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# gitlab-ci-local shells out to rsync to copy the work tree; the tuning tests start a real
-# PostgreSQL, the monitoring tests a real Prometheus and promtool (Debian packages).
+# gitlab-ci-local shells out to rsync to copy the work tree; the tuning and SQL engine tests start a
+# real PostgreSQL, the monitoring tests a real Prometheus and promtool, and the Spark engine tests run
+# PySpark in local mode (a JVM): Debian packages, installed when missing.
 tools: $(NODE_STAMP)
 	@command -v rsync >/dev/null 2>&1 || { \
 	  echo "installing rsync (needed by gitlab-ci-local)"; \
@@ -47,6 +48,10 @@ tools: $(NODE_STAMP)
 	  echo "installing prometheus and promtool (needed by the monitoring tests)"; \
 	  (apt-get install -y -qq prometheus >/dev/null 2>&1 || \
 	   (apt-get update -qq && apt-get install -y -qq prometheus >/dev/null)); }
+	@command -v java >/dev/null 2>&1 || { \
+	  echo "installing a Java runtime (needed by PySpark)"; \
+	  (apt-get install -y -qq default-jre-headless >/dev/null 2>&1 || \
+	   (apt-get update -qq && apt-get install -y -qq default-jre-headless >/dev/null)); }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

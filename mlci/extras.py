@@ -28,16 +28,23 @@ MODULE_EXTRAS: dict[str, str] = {
     "pynvml": "gpu",
     "tomli_w": "runners",
     "optuna": "tune",
-    "psycopg": "tune",
     "cmaes": "tune",
     "onnx": "optimize",
     "onnxruntime": "optimize",
     "skl2onnx": "optimize",
     "onnxscript": "optimize",
     # what the full `mlflow` package adds to mlflow-skinny: the sqlite/SQL stores and the server
-    "sqlalchemy": "mlflow",
     "alembic": "mlflow",
     "flask": "mlflow",
+    "obstore": "s3",
+    "deltalake": "delta",
+    "pyiceberg": "iceberg",
+    "duckdb": "duckdb",
+    "pyspark": "spark",
+    "sqlalchemy": "sql",
+    "psycopg": "sql",
+    # sqlglot comes with every engine extra; duckdb's is the lightest to name
+    "sqlglot": "duckdb",
 }
 
 # command (with its sub-command where they differ) -> the extra its template job installs
@@ -74,11 +81,17 @@ EXTRA_MODULES: dict[str, frozenset[str]] = {
                          "requests"}),
     "gpu": frozenset({"pynvml"}),
     "runners": frozenset({"tomli_w"}),
-    "tune": frozenset({"optuna", "psycopg", "cmaes", "matplotlib", "mlflow", "psutil", "requests"}),
+    "tune": frozenset({"optuna", "psycopg", "sqlalchemy", "cmaes", "matplotlib", "mlflow", "psutil", "requests"}),
     "optimize": frozenset({"onnx", "onnxruntime", "skl2onnx", "onnxscript", "mlflow", "pandas", "numpy",
                            "requests"}),
     "monitor": frozenset({"mlflow", "polars", "pyarrow", "numpy", "scipy", "matplotlib", "pandas", "psutil",
                           "requests", "gitlab", "croniter"}),
+    "s3": frozenset({"obstore"}),
+    "delta": frozenset({"deltalake"}),
+    "iceberg": frozenset({"pyiceberg", "pyarrow"}),
+    "duckdb": frozenset({"duckdb", "sqlglot"}),
+    "spark": frozenset({"pyspark", "sqlglot"}),
+    "sql": frozenset({"sqlalchemy", "sqlglot", "psycopg"}),
 }
 
 # URI schemes of the stores that only the full `mlflow` package can open (SQLAlchemy underneath)
@@ -101,6 +114,8 @@ def extra_for(module: str, command: str) -> str | None:
     own = COMMAND_EXTRAS.get(command) or COMMAND_EXTRAS.get(command.split(" ")[0])
     if own and module in EXTRA_MODULES.get(own, ()):
         return own
+    if module in EXTRA_MODULES["mlflow"] - EXTRA_MODULES["train"] and "mlflow" in EXTRA_MODULES.get(own or "", ()):
+        return "mlflow"  # MLflow reached for what only the full package brings (a sqlite or SQL store)
     return MODULE_EXTRAS.get(module)
 
 

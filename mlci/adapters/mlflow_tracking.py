@@ -459,11 +459,15 @@ class MlflowTracking:
 
         inputs = []
         for path, described in files:
+            if isinstance(path, Path):
+                source_type, uri = "local", path.absolute().as_uri()
+            else:  # an object-store object or a table version, named by its URI
+                source_type, uri = _remote_source_type(described.path), described.path
             dataset = Dataset(
                 name=described.path,
                 digest=described.sha256[:32],  # MLflow stores at most 36 characters
-                source_type="local",
-                source=json.dumps({"uri": path.absolute().as_uri()}),
+                source_type=source_type,
+                source=json.dumps({"uri": uri}),
                 profile=json.dumps({"sha256": described.sha256, "size_bytes": described.size_bytes,
                                     "num_rows": described.rows}),
             )
@@ -547,3 +551,9 @@ def _record_from_run(run) -> RunRecord:
         params=dict(run.data.params),
         metrics=dict(run.data.metrics),
     )
+
+
+def _remote_source_type(uri: str) -> str:
+    """MLflow's dataset source type for a remote input: the store's scheme, or the table format."""
+    head = uri.split(":", 1)[0].lower()
+    return {"delta": "delta_table", "iceberg": "iceberg"}.get(head, head)

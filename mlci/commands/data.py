@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from mlci.errors import CheckFailed, UsageError
 
-FORMATS = ("parquet", "csv", "ndjson")
+FORMATS = ("parquet", "csv", "ndjson", "delta", "iceberg")
+ENGINES = ("polars", "duckdb", "spark", "sql")
+
+
+def _engine_flags(parser) -> None:
+    parser.add_argument("--engine", choices=ENGINES,
+                        help="where the checks run (default: each source's engine, else polars)")
+    parser.add_argument("--connection", metavar="VARIABLE",
+                        help="name of the environment variable (a masked CI/CD variable) holding the engine's "
+                        "connection string; never the string itself")
 
 
 def configure(parser) -> None:
@@ -21,11 +30,13 @@ def configure(parser) -> None:
         "Writes data-check.junit.xml, data-check.json and data-check.md. "
         "Exit 1 when an error-severity rule fails, 2 on a bad contract or unreadable data file.",
     )
-    check.add_argument("paths", nargs="*", metavar="PATH",
-                       help="data files or globs (default: every data.sources entry in mlci.yml)")
+    check.add_argument("paths", nargs="*", metavar="SOURCE",
+                       help="data files, globs, folders, s3://|gs://|az:// URLs, delta:LOCATION[@vN] or "
+                       "iceberg:[CATALOG/]NAMESPACE.TABLE[@SNAPSHOT] (default: every data.sources entry in mlci.yml)")
     check.add_argument("--contract", metavar="FILE",
                        help="contract YAML file to check PATHs against (default: the matching data.sources entry)")
     check.add_argument("--format", choices=FORMATS, help="file format (default: from the extension)")
+    _engine_flags(check)
     check.add_argument("--warn-only", action="store_true",
                        help="report error-severity failures but exit 0")
 
@@ -42,6 +53,7 @@ def configure(parser) -> None:
                        help="reference file or glob, or 'champion' for the training-data snapshot of the champion "
                        "model's run (default: data.drift.reference)")
     drift.add_argument("--format", choices=FORMATS, help="file format (default: from the extension)")
+    _engine_flags(drift)
     drift.add_argument("--fail-on-drift", action="store_true", default=None,
                        help="exit 1 when any column drifts (default: data.drift.fail-on-drift, false)")
     drift.add_argument("--columns", metavar="A,B", help="only compare these columns (comma-separated)")
@@ -60,6 +72,7 @@ def run(args, ctx) -> int:
 
 
 def _check(args, ctx) -> int:
+    from mlci.adapters.sql_engines import EnginePool
     from mlci.data.check import check_file
     from mlci.data.report import CheckSummary, to_json, to_junit, to_markdown, to_terminal
     from mlci.data.sources import check_targets
@@ -71,8 +84,10 @@ def _check(args, ctx) -> int:
         config = _NoConfig()  # files and contract are all on the command line: mlci.yml has nothing to add
     else:
         config = ctx.config()
-    targets = check_targets(config, list(args.paths), contract_file=args.contract or None, fmt=args.format)
-    summary = CheckSummary(files=[check_file(target) for target in targets])
+    targets = check_targets(config, list(args.paths), contract_file=args.contract or None, fmt=args.format,
+                            engine=args.engine, connection=args.connection or None)
+    with EnginePool(ctx.env) as engines:
+        summary = CheckSummary(files=[check_file(target, engines=engines) for target in targets])
 
     write_junit(ctx.out_path("data-check.junit.xml"), to_junit(summary))
     write_json(ctx.out_path("data-check.json"), to_json(summary))
@@ -111,10 +126,6 @@ def _drift(args, ctx) -> int:
     from mlci.data.drift import compare, settings_from_config
     from mlci.data.reference import CHAMPION, champion_snapshot, pair
     from mlci.data.sources import configured_sources, expand, load_frame
-    from mlci.outputs import write_json
-    from mlci.outputs.atomic import atomic_write
-    from mlci.outputs.dotenv import write_dotenv
-    from mlci.outputs.junit import write_junit
 
     config = ctx.config()
     drift_cfg = config.get("data", "drift") or {}
@@ -122,19 +133,30 @@ def _drift(args, ctx) -> int:
     reference = args.reference or drift_cfg.get("reference")
     if not reference:
         raise UsageError("no reference data: pass --reference PATH|champion or set data.drift.reference")
+    sources = configured_sources(config)
+    engine = args.engine or drift_cfg.get("engine") or (sources[0].engine if sources else "polars")
+    connection = args.connection or drift_cfg.get("connection") or next(
+        (s.connection for s in sources if s.engine == engine and s.connection), None)
     if args.current:
         currents = [(pattern, None) for pattern in args.current]
     elif drift_cfg.get("current"):
-        currents = [(str(base / pattern), config.where(("data", "drift", "current"))) for pattern in
-                    drift_cfg["current"]]
+        currents = [(pattern, config.where(("data", "drift", "current"))) for pattern in drift_cfg["current"]]
     else:
-        currents = [(str(source.path), source.where) for source in configured_sources(config)]
+        currents = [(source.path, source.where) for source in sources if engine != "polars" or not source.table]
     if not currents:
         raise UsageError("no current data: pass CURRENT paths, or set data.drift.current or data.sources")
     settings = settings_from_config(drift_cfg, columns=_split_names(args.columns), exclude=_split_names(args.exclude))
     fmt = args.format or drift_cfg.get("format")
     fail_on_drift = drift_cfg.get("fail-on-drift", False) if args.fail_on_drift is None else args.fail_on_drift
     wanted = {"columns": settings.columns, "exclude": settings.exclude}  # read only what is compared
+
+    if engine != "polars":
+        if reference == CHAMPION:
+            raise UsageError("--reference champion compares against the logged training-data snapshot, which only "
+                             "the polars engine reads", hint="pass the reference as a source (a pinned table "
+                             "version such as delta:s3://lake/orders@v12, or a table name) for this engine")
+        summary = _drift_in_engine(args, config, base, engine, connection, reference, currents, settings, fmt)
+        return _drift_outputs(args, ctx, summary, fail_on_drift)
 
     with tempfile.TemporaryDirectory(prefix="mlci-drift-") as scratch:
         snapshot = None
@@ -144,12 +166,13 @@ def _drift(args, ctx) -> int:
             summary = render.DriftSummary(reference=snapshot.label, datasets=[],
                                           reference_unavailable=snapshot.unavailable)
         else:
-            ref_files = expand(reference if args.reference else str(base / reference),
+            ref_files = expand(reference, base=Path(".") if args.reference else base,
                                location=None if args.reference else config.where(("data", "drift", "reference")))
             ref_frame = load_frame(ref_files, fmt, **wanted)
             summary = render.DriftSummary(reference=reference, datasets=[])
         if not summary.reference_unavailable:
-            resolved = [(pattern, expand(pattern, location=where)) for pattern, where in currents]
+            current_base = Path(".") if args.current else base
+            resolved = [(pattern, expand(pattern, location=where, base=current_base)) for pattern, where in currents]
             for pattern, files in resolved:
                 if snapshot is not None:
                     ref_files = pair(snapshot, files, base)
@@ -157,6 +180,37 @@ def _drift(args, ctx) -> int:
                 label = pattern if len(files) > 1 else str(files[0])
                 summary.datasets.append(compare(ref_frame, load_frame(files, fmt, **wanted), settings, label=label,
                                                 reference_label=snapshot.label if snapshot else reference))
+
+    return _drift_outputs(args, ctx, summary, fail_on_drift)
+
+
+def _drift_in_engine(args, config, base, engine, connection, reference, currents, settings, fmt):
+    """Drift on DuckDB, Spark or a SQL warehouse: the statistics are aggregates computed where the data lives."""
+    from pathlib import Path
+
+    from mlci.adapters.sql_engines import EnginePool
+    from mlci.data import drift_report as render
+    from mlci.data.engine_check import dataset_for_engine, drift_with_engine
+
+    ref_base = Path(".") if args.reference else base
+    ref_where = None if args.reference else config.where(("data", "drift", "reference"))
+    summary = render.DriftSummary(reference=reference, datasets=[])
+    with EnginePool() as pool:
+        ref = dataset_for_engine(reference, engine, connection, fmt, base=ref_base, where=ref_where)
+        for pattern, where in currents:
+            current = dataset_for_engine(pattern, engine, connection, fmt, base=Path(".") if args.current else base,
+                                         where=where)
+            summary.datasets.append(drift_with_engine(pool, ref, current, settings, label=pattern,
+                                                      reference_label=reference))
+    return summary
+
+
+def _drift_outputs(args, ctx, summary, fail_on_drift: bool) -> int:
+    from mlci.data import drift_report as render
+    from mlci.outputs import write_json
+    from mlci.outputs.atomic import atomic_write
+    from mlci.outputs.dotenv import write_dotenv
+    from mlci.outputs.junit import write_junit
 
     if not args.no_plots:
         several = len(summary.datasets) > 1

@@ -7,6 +7,7 @@ import copy
 import difflib
 import functools
 import json
+import re
 from importlib import resources
 from typing import Any
 
@@ -81,7 +82,14 @@ def _describe(error) -> str:
         expected = " or ".join(expected) if isinstance(expected, list) else expected
         shown = json.dumps(error.instance, default=str)[:80]
         return f"expected {expected}, got {type(error.instance).__name__} {shown}"
+    if error.validator == "pattern" and isinstance(error.instance, str):
+        # A URL written where a variable name belongs may carry a password: never echo it.
+        shown = _URL_PASSWORD.sub(r"\1***@", error.instance)
+        return f"{shown!r} does not match {error.validator_value!r}"
     return error.message
+
+
+_URL_PASSWORD = re.compile(r"(://[^/@\s:]*:)[^/@\s]*@")
 
 
 def validate_document(doc: LocatedDocument, schema: dict | None = None, *, root_path: tuple = ()) -> list[ConfigError]:

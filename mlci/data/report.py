@@ -60,8 +60,12 @@ def describe(rule: RuleResult) -> str:
     return ": ".join(parts) if parts else rule.status
 
 
+def example_text(example) -> str:
+    return f"row {example.row}: {example.value}" if example.row is not None else example.value
+
+
 def _examples(rule: RuleResult, limit: int = 5) -> str:
-    return "; ".join(f"row {e.row}: {e.value}" for e in rule.examples[:limit])
+    return "; ".join(example_text(e) for e in rule.examples[:limit])
 
 
 def _rule_json(rule: RuleResult, path: str) -> dict:
@@ -93,6 +97,7 @@ def to_json(summary: CheckSummary) -> dict:
                 "rows": f.rows,
                 "seconds": f.seconds,
                 "engine": f.engine,
+                "version": f.version,
                 "note": f.note,
                 "rules": [_rule_json(r, f.path) for r in f.rules],
             }
@@ -114,8 +119,8 @@ def to_junit(summary: CheckSummary) -> list[TestSuite]:
                 case.message = prefix + describe(rule)
                 lines = [case.message, f"file: {f.path}"]
                 if rule.examples:
-                    lines.append("examples (0-based row index):")
-                    lines += [f"  row {e.row}: {e.value}" for e in rule.examples]
+                    lines.append("examples (0-based row index):" if rule.examples[0].row is not None else "examples:")
+                    lines += [f"  {example_text(e)}" for e in rule.examples]
                 case.details = "\n".join(lines)
             elif rule.status == "skipped":
                 case.status = "skipped"

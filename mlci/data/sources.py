@@ -1,7 +1,9 @@
-"""Which files to check against which contract: CLI paths, globs and mlci.yml sources.
+"""What to check against which contract: CLI sources, globs and mlci.yml sources.
 
-Paths in mlci.yml (source paths, contract files) are relative to the mlci.yml
-directory; paths on the command line are relative to the working directory.
+Sources use one syntax everywhere (mlci.data.location): local files, globs and
+folders, object-store URLs, and Delta or Iceberg tables. Paths in mlci.yml
+(source paths, contract files) are relative to the mlci.yml directory; paths
+on the command line are relative to the working directory.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mlci.data.contract import Contract, load_contract_file, parse_contract
+from mlci.data.location import Location, is_glob, is_iceberg_metadata, parse, safe_url
 from mlci.errors import ConfigError, ConfigErrors, UsageError
 
 FORMATS_BY_SUFFIX = {
@@ -21,61 +24,133 @@ FORMATS_BY_SUFFIX = {
     ".csv": "csv",
     ".json": "ndjson", ".jsonl": "ndjson", ".ndjson": "ndjson",
 }
-_GLOB_CHARS = set("*?[")
+FILE_FORMATS = ("parquet", "csv", "ndjson")
+ENGINES = ("polars", "duckdb", "spark", "sql")
 
 
 @dataclass(frozen=True)
 class Source:
     name: str
     pattern: str  # as written, for messages
-    path: Path  # resolved against the base directory
+    location: Location  # resolved against the base directory
     format: str | None
     contract: Any  # dict (inline), str (file) or None
     where: str  # mlci.yml location of the source
+    engine: str = "polars"
+    connection: str | None = None  # name of the variable holding the engine's connection string
+    table: str | None = None  # a table in the engine's catalog, instead of a path
+
+    @property
+    def path(self) -> str:
+        return self.table or self.location.canonical()
 
 
-def is_glob(pattern: str) -> bool:
-    return any(ch in pattern for ch in _GLOB_CHARS)
+def resolve(text: str, base: Path, *, table_format: str | None = None, pin: int | None = None,
+            catalog: str | None = None, where: str | None = None) -> Location:
+    """Parse a source string; a local path is taken relative to `base` (a trailing / is kept: a folder)."""
+    try:
+        location = parse(text, table_format=table_format, pin=pin, catalog=catalog)
+    except ValueError as exc:
+        raise ConfigError(str(exc), location=where or text) from None
+    local = not location.remote and location.scheme is None and not (
+        location.table_format == "iceberg" and not is_iceberg_metadata(location.target))
+    if local and not os.path.isabs(location.target):
+        joined = str(base / location.target)
+        if location.target.endswith(("/", os.sep)):
+            joined += "/"
+        location = Location(text=location.text, target=joined, table_format=location.table_format,
+                            pin=location.pin, catalog=location.catalog)
+    return location
 
 
-def detect_format(path: Path, declared: str | None, *, location: str | None = None) -> str:
+def detect_format(path: Path | str, declared: str | None, *, location: str | None = None) -> str:
     if declared:
         return declared
-    fmt = FORMATS_BY_SUFFIX.get(path.suffix.lower())
+    suffix = os.path.splitext(str(path).rstrip("/"))[1].lower()
+    fmt = FORMATS_BY_SUFFIX.get(suffix)
     if fmt is None:
         raise ConfigError(
-            f"cannot tell the format of {path} from its extension",
-            location=location or str(path),
+            f"cannot tell the format of {safe_url(str(path))} from its extension",
+            location=location or safe_url(str(path)),
             hint="use .parquet, .csv or .ndjson/.jsonl, or set `format:` (or pass --format)",
         )
     return fmt
 
 
-def expand(pattern: str | Path, *, location: str | None = None) -> list[Path]:
-    """The files a path or glob names, sorted; a miss is an error naming the path."""
-    text = str(pattern)
+@dataclass(frozen=True)
+class Found:
+    """One thing to read: a file, or a folder read as one dataset. `size` in bytes when known."""
+
+    path: Path | str
+    size: int | None = None
+    folder: bool = False
+    format_hint: str | None = None  # a folder's format, from the files in it
+
+
+def _folder_format(names: list[str]) -> str | None:
+    for name in names:
+        fmt = FORMATS_BY_SUFFIX.get(os.path.splitext(name)[1].lower())
+        if fmt:
+            return fmt
+    return None
+
+
+def find(location: Location, *, where: str | None = None) -> list[Found]:
+    """The files (or the folder) a file source names, sorted; a miss is an error naming the source."""
+    text = location.target
+    if location.remote:
+        from mlci.adapters.object_store import list_objects
+
+        objects = list_objects(text, location=where)
+        if location.is_folder or (len(objects) > 1 and not location.is_glob) or (
+                not location.is_glob and objects[0].url != text):
+            folder = text if text.endswith("/") else text + "/"
+            return [Found(folder, size=sum(o.size for o in objects), folder=True,
+                          format_hint=_folder_format([o.url for o in objects]))]
+        return [Found(o.url, size=o.size) for o in objects]
     if is_glob(text):
         matches = sorted(Path(p) for p in glob.glob(text, recursive=True) if os.path.isfile(p))
         if not matches:
-            raise ConfigError(f"no data file matches {text!r}", location=location or text)
-        return matches
+            raise ConfigError(f"no data file matches {location.text!r}", location=where or location.text)
+        return [Found(p) for p in matches]
     path = Path(text)
     if path.is_dir():
-        raise ConfigError("is a directory, not a data file (use a glob such as dir/*.parquet)",
-                          location=location or text)
+        files = sorted(str(p) for p in path.rglob("*") if p.is_file() and not p.name.startswith((".", "_")))
+        if not files:
+            raise ConfigError("folder holds no data files", location=where or location.text)
+        return [Found(path, size=sum(os.path.getsize(f) for f in files), folder=True,
+                      format_hint=_folder_format(files))]
     if not path.exists():
-        raise ConfigError("data file not found", location=location or text)
-    return [path]
+        raise ConfigError("data file not found", location=where or location.text)
+    return [Found(path)]
+
+
+def expand(pattern: str | Path, *, location: str | None = None, base: Path = Path(".")) -> list[Path | str]:
+    """The files a source string names (a folder or a table stays one entry), relative to `base`."""
+    loc = resolve(str(pattern), base, where=location)
+    if loc.is_table:
+        return [loc.canonical()]
+    return [found.path for found in find(loc, where=location)]
 
 
 def configured_sources(config) -> list[Source]:
     base = config.path.parent if config.path else Path(".")
     sources = []
     for name, spec in (config.get("data", "sources") or {}).items():
-        pattern = spec["path"]
+        where = config.where(("data", "sources", name, "path" if "path" in spec else "table"))
+        pattern = spec.get("path") or spec.get("table")
+        fmt = spec.get("format")
+        if spec.get("table"):
+            if spec.get("engine", "polars") == "polars":
+                raise ConfigError("a `table:` lives in an engine's catalog: set `engine:` to duckdb, spark or sql",
+                                  location=where, hint="or give a `path:` for the polars engine to read")
+            location = Location(text=spec["table"], target=spec["table"])
+        else:
+            location = resolve(pattern, base, table_format=fmt, pin=spec.get("version"),
+                               catalog=spec.get("catalog"), where=where)
         sources.append(Source(
-            name=name, pattern=pattern, path=base / pattern, format=spec.get("format"),
-            contract=spec.get("contract"), where=config.where(("data", "sources", name, "path")),
+            name=name, pattern=pattern, location=location, format=fmt, contract=spec.get("contract"), where=where,
+            engine=spec.get("engine", "polars"), connection=spec.get("connection"), table=spec.get("table"),
         ))
     return sources
 
@@ -108,19 +183,39 @@ class ContractLoader:
         return self._cache[key]
 
 
-def _matches(source: Source, path: Path) -> bool:
+def _matches(source: Source, found: Found) -> bool:
+    if source.table or source.location.is_table:
+        return False
+    if isinstance(found.path, str) or source.location.remote:
+        text = str(found.path)
+        target = source.location.target
+        return text == target or text.rstrip("/") == target.rstrip("/") or (
+            source.location.is_glob and fnmatch.fnmatch(text, target))
+    path = found.path
     try:
-        if not is_glob(source.pattern):
-            return path.resolve() == source.path.resolve()
+        if not source.location.is_glob:
+            return path.resolve() == Path(source.location.target).resolve()
     except OSError:
         return False
     candidates = {os.path.normpath(str(path)), os.path.normpath(str(path.resolve()))}
-    patterns = {os.path.normpath(source.pattern), os.path.normpath(str(source.path.resolve()))}
+    patterns = {os.path.normpath(source.pattern), os.path.normpath(str(Path(source.location.target).resolve()))}
     return any(fnmatch.fnmatch(c, p) for c in candidates for p in patterns)
 
 
-def check_targets(config, paths: list[str], *, contract_file: str | None, fmt: str | None):
-    """[(path, format, source name, contract)] for `mlci data check`, or every problem at once."""
+def _table_owner(sources: list[Source], location: Location) -> Source | None:
+    for source in sources:
+        if source.location.is_table and source.location.table_format == location.table_format and (
+                source.location.target == location.target and source.location.catalog == location.catalog):
+            return source
+    return None
+
+
+def check_targets(config, paths: list[str], *, contract_file: str | None, fmt: str | None,
+                  engine: str | None = None, connection: str | None = None):
+    """The DataFiles for `mlci data check`, or every problem at once.
+
+    `engine`/`connection` (flags) override each source's own.
+    """
     from mlci.data.check import DataFile
 
     loader = ContractLoader(config)
@@ -128,10 +223,29 @@ def check_targets(config, paths: list[str], *, contract_file: str | None, fmt: s
     problems: list[ConfigError] = []
     targets: list[DataFile] = []
 
-    def add(path: Path, declared_fmt: str | None, source: str, contract: Contract, location: str | None) -> None:
+    def add(found: Found | None, location: Location | None, declared_fmt: str | None, source: str,
+            contract: Contract, where: str | None, owner: Source | None) -> None:
+        run_engine = engine or (owner.engine if owner else "polars")
+        run_connection = connection or (owner.connection if owner else None)
+        table = owner.table if owner else None
         try:
-            targets.append(DataFile(path=path, format=detect_format(path, declared_fmt, location=location),
-                                    source=source, contract=contract))
+            if table:
+                targets.append(DataFile(path=table, format="table", source=source, contract=contract,
+                                        engine=run_engine, connection=run_connection, table=table, where=where))
+                return
+            if location is not None and location.is_table:
+                targets.append(DataFile(path=location.canonical(), format=location.table_format, source=source,
+                                        contract=contract, location=location, engine=run_engine,
+                                        connection=run_connection, where=where))
+                return
+            assert found is not None
+            file_fmt = detect_format(found.path, declared_fmt or found.format_hint, location=where)
+            if file_fmt not in FILE_FORMATS:
+                raise ConfigError(f"format {file_fmt} is a table format; write the source as {file_fmt}:PATH",
+                                  location=where or str(found.path))
+            targets.append(DataFile(path=found.path, format=file_fmt, source=source, contract=contract,
+                                    size=found.size, folder=found.folder, engine=run_engine,
+                                    connection=run_connection, where=where))
         except ConfigError as exc:
             problems.append(exc)
 
@@ -139,25 +253,30 @@ def check_targets(config, paths: list[str], *, contract_file: str | None, fmt: s
     if paths:
         for pattern in paths:
             try:
-                files = expand(pattern)
+                location = resolve(pattern, Path("."), table_format=fmt)
+                found_all = [None] if location.is_table else find(location)
             except ConfigError as exc:
                 problems.append(exc)
                 continue
-            for path in files:
+            for found in found_all:
                 if explicit is not None:
-                    add(path, fmt, Path(contract_file).stem, explicit, None)
+                    add(found, location, fmt, Path(contract_file).stem, explicit, None, None)
                     continue
-                owner = next((s for s in sources if _matches(s, path)), None)
+                if found is None:
+                    owner = _table_owner(sources, location)
+                else:
+                    owner = next((s for s in sources if _matches(s, found)), None)
                 with_contract = [s for s in sources if s.contract is not None]
                 if owner is None and len(with_contract) == 1:
                     owner = with_contract[0]
                 if owner is None or owner.contract is None:
+                    shown = safe_url(str(found.path)) if found is not None else location.text
                     problems.append(ConfigError(
-                        "no contract for this file", location=str(path),
+                        "no contract for this data", location=shown,
                         hint="pass --contract FILE, or declare a data.sources entry whose path matches it",
                     ))
                     continue
-                add(path, fmt or owner.format, owner.name, loader.for_source(owner), None)
+                add(found, location, fmt or owner.format, owner.name, loader.for_source(owner), None, owner)
     else:
         chosen = [s for s in sources if explicit is not None or s.contract is not None]
         if not chosen:
@@ -167,43 +286,50 @@ def check_targets(config, paths: list[str], *, contract_file: str | None, fmt: s
             )
         for source in chosen:
             contract = explicit if explicit is not None else loader.for_source(source)
+            if source.table or source.location.is_table:
+                add(None, source.location, fmt or source.format, source.name, contract, source.where, source)
+                continue
             try:
-                files = expand(source.path, location=source.where)
+                found_all = find(source.location, where=source.where)
             except ConfigError as exc:
                 problems.append(ConfigError(f"{exc.detail} (source {source.name!r}: {source.pattern})",
                                             location=exc.location))
                 continue
-            for path in files:
-                add(path, fmt or source.format, source.name, contract, source.where)
+            for found in found_all:
+                add(found, source.location, fmt or source.format, source.name, contract, source.where, source)
     if problems:
         raise ConfigErrors(problems) if len(problems) > 1 else problems[0]
     return targets
 
 
-def load_frame(files: list[Path], fmt: str | None, *, location: str | None = None,
+def load_frame(files: list[Path | str], fmt: str | None, *, location: str | None = None,
                columns: tuple[str, ...] = (), exclude: tuple[str, ...] = ()):
-    """Read files (one dataset) into one DataFrame; text formats get polars' type inference.
+    """Read one dataset (files, a folder, object-store URLs or a table) into one DataFrame.
 
-    Only `columns` (all when empty) minus `exclude` are read.
+    Text formats get polars' type inference. Only `columns` (all when empty) minus `exclude` are read.
     """
     import polars as pl
 
-    from mlci.data.check import _first_line
+    from mlci.data.readers import first_line, open_table, scan_path
 
     frames = []
-    for path in files:
-        file_fmt = detect_format(path, fmt, location=location)
+    for entry in files:
+        text = str(entry)
+        loc = resolve(text, Path("."), where=location)
+        if loc.is_table:
+            frames.append(open_table(loc, where=location).frame)
+            continue
+        is_folder = loc.is_folder or (not loc.remote and Path(text).is_dir())
+        file_fmt = fmt
+        if file_fmt is None and is_folder:
+            file_fmt = next((f.format_hint for f in find(loc, where=location) if f.format_hint), None)
+        file_fmt = detect_format(text, file_fmt, location=location)
         try:
-            if path.stat().st_size == 0:
+            if not loc.remote and not is_folder and Path(text).stat().st_size == 0:
                 continue  # an empty file adds no rows and no columns
-            if file_fmt == "parquet":
-                frames.append(pl.scan_parquet(path))
-            elif file_fmt == "csv":
-                frames.append(pl.scan_csv(path, try_parse_dates=True, infer_schema_length=10_000))
-            else:
-                frames.append(pl.scan_ndjson(path, infer_schema_length=10_000))
+            frames.append(scan_path(text, file_fmt, folder=is_folder))
         except OSError as exc:
-            raise ConfigError(f"cannot read data file: {exc.strerror or exc}", location=str(path)) from None
+            raise ConfigError(f"cannot read data file: {exc.strerror or exc}", location=text) from None
     if not frames:
         return pl.DataFrame()
     try:
@@ -212,5 +338,9 @@ def load_frame(files: list[Path], fmt: str | None, *, location: str | None = Non
         keep = [c for c in names if (not columns or c in columns) and c not in exclude]
         return combined.select(keep).collect(engine="streaming")
     except pl.exceptions.PolarsError as exc:
-        names = ", ".join(str(p) for p in files[:3]) + (" ..." if len(files) > 3 else "")
-        raise ConfigError(f"cannot read: {_first_line(exc)}", location=names) from None
+        names = ", ".join(safe_url(str(p)) for p in files[:3]) + (" ..." if len(files) > 3 else "")
+        raise ConfigError(f"cannot read: {first_line(exc)}", location=names) from None
+    except OSError as exc:  # an object store that fails mid-read
+        from mlci.adapters.object_store import scrub
+
+        raise ConfigError(f"cannot read: {scrub(first_line(exc))}", location=safe_url(str(files[0]))) from None

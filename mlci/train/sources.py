@@ -1,4 +1,4 @@
-"""Hashing the code and data a training run depends on (local filesystem and git).
+"""Hashing the code and data a training run depends on (local filesystem, git, object stores, tables).
 
 Code inside a git work tree is hashed by git blob ids, so the cost is a
 couple of `git ls-files` calls instead of reading every file; uncommitted
@@ -219,12 +219,71 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def expand_data_patterns(patterns: Sequence[str], base: Path) -> tuple[list[Path], list[int]]:
-    """Files named by the declared data entries, and the indexes of entries that matched nothing."""
-    files: list[Path] = []
+@dataclass(frozen=True)
+class RemoteData:
+    """A declared input that stays where it lives: an object-store object or a pinned table version.
+
+    Its digest comes from the store's metadata (ETag, version id) or the table's version, never
+    from downloading the data.
+    """
+
+    uri: str  # s3://... or delta:...@vN / iceberg:...@SNAPSHOT
+    digest: str
+    size_bytes: int
+    rows: int | None = None
+
+
+def _metadata_digest(*parts: object) -> str:
+    return hashlib.sha256("\0".join(str(p) for p in parts).encode()).hexdigest()
+
+
+def _remote_entries(pattern: str) -> list[RemoteData]:
+    """Object-store objects (by ETag/version id) or one table version (by its pin) for a declared entry."""
+    from mlci.data.location import parse
+
+    location = parse(pattern)
+    if location.is_table:
+        from mlci.adapters.tables import snapshot
+
+        snap = snapshot(location, with_files=False)
+        uri = snap.location.canonical()
+        return [RemoteData(uri=uri, digest=_metadata_digest(uri), size_bytes=snap.size_bytes or 0, rows=snap.rows)]
+    from mlci.adapters.object_store import list_objects
+
+    return [
+        RemoteData(uri=o.url, digest=_metadata_digest("etag", o.etag, "version", o.version, "size", o.size,
+                                                      "modified" if not o.etag else "", o.last_modified or ""),
+                   size_bytes=o.size)
+        for o in list_objects(pattern)
+    ]
+
+
+def _is_remote_pattern(pattern: str) -> bool:
+    from mlci.data.location import TABLE_FORMATS, is_remote
+
+    return is_remote(pattern) or pattern.split(":", 1)[0].lower() in TABLE_FORMATS
+
+
+def expand_data_patterns(patterns: Sequence[str], base: Path) -> tuple[list[Path | RemoteData], list[int]]:
+    """Files (and remote objects or tables) named by the declared data entries, and the indexes of
+    entries that matched nothing."""
+    from mlci.errors import ConfigError
+
+    files: list[Path | RemoteData] = []
     unmatched: list[int] = []
-    seen: set[Path] = set()
+    seen: set[Path | str] = set()
     for index, pattern in enumerate(patterns):
+        if _is_remote_pattern(pattern):
+            try:
+                entries = _remote_entries(pattern)
+            except (ConfigError, ValueError):
+                unmatched.append(index)
+                continue
+            for entry in entries:
+                if entry.uri not in seen:
+                    seen.add(entry.uri)
+                    files.append(entry)
+            continue
         full = pattern if os.path.isabs(pattern) else str(base / pattern)
         candidates = [Path(full)] if Path(full).exists() else [Path(p) for p in sorted(glob.glob(full, recursive=True))]
         found = [f for c in candidates for f in ([c] if c.is_file() else sorted(_all_files(c)))]
@@ -252,8 +311,11 @@ def display_path(path: Path, base: Path) -> str:
     return absolute.as_posix()
 
 
-def describe_data_file(path: Path, base: Path) -> DataFile:
-    """Content hash, size and row count, reading the file once (streamed, any size)."""
+def describe_data_file(path: Path | RemoteData, base: Path) -> DataFile:
+    """Content hash, size and row count, reading a local file once (streamed, any size); a remote
+    entry is described by its metadata."""
+    if isinstance(path, RemoteData):
+        return DataFile(path=path.uri, sha256=path.digest, size_bytes=path.size_bytes, rows=path.rows)
     h = hashlib.sha256()
     newlines = 0
     size = 0

@@ -98,7 +98,10 @@ def _log_data_artifacts(tracking, run_id: str, request: TrainRequest, warn) -> s
     budget = request.data_artifacts_max_bytes
     logged = 0
     skipped = []
-    for path, described in request.data:
+    local = [(path, described) for path, described in request.data if isinstance(path, Path)]
+    if not local:
+        return "none"  # object-store data and table versions stay where they live; lineage names them
+    for path, described in local:
         if described.size_bytes > budget:
             skipped.append(described.path)
             continue

@@ -51,3 +51,13 @@ def prometheus_server():
     server = start_prometheus()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """One moto S3 server on 127.0.0.1 per test session (per xdist worker), stopped by PID at the end."""
+    from tests.servers.moto_s3 import start_s3
+
+    server = start_s3()
+    yield server
+    server.stop()
