@@ -154,11 +154,16 @@ def _value_pattern(values: tuple[str, ...]) -> re.Pattern | None:
     return re.compile("|".join(re.escape(form) for form in forms))
 
 
+_VARIABLE_REFERENCE = re.compile(r"\$(?:\{[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z_][A-Za-z0-9_]*)")
+
+
 def _mask_userinfo(match: re.Match) -> str:
     userinfo = match.group(2)
     if not userinfo:
         return match.group(0)
-    user, colon, _ = userinfo.partition(":")
+    user, colon, password = userinfo.partition(":")
+    if _VARIABLE_REFERENCE.fullmatch(password if colon else user):
+        return match.group(0)  # `${CI_JOB_TOKEN}` names a secret the job expands; the text holds none
     return f"{match.group(1)}{user}:{MASK}@" if colon and user else f"{match.group(1)}{MASK}@"
 
 

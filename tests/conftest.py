@@ -10,6 +10,11 @@ pytest_plugins = ["tests.fakes.plugin"]
 # times out. Switch it off for the test process and every child it starts.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
+# `mlflow server` would start a job runner and seven huey worker processes (each importing MLflow) for
+# server-side jobs no test uses: a large share of the suite's CPU on a 2-core machine.
+os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+# A job under test that installs mlci must install into its own virtualenv, never the machine's Python.
+os.environ.setdefault("PIP_REQUIRE_VIRTUALENV", "true")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

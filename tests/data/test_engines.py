@@ -71,7 +71,7 @@ def test_an_unreachable_warehouse_exits_3_without_the_password(project, warehous
     sql_config(project)
     code, out, err = run_cli("data", "check")
     assert code == 3, err
-    assert "SQL warehouse postgresql+psycopg://mlci:***@127.0.0.1" in err
+    assert "SQL warehouse postgresql+psycopg://mlci:[MASKED]@127.0.0.1" in err
     assert "WAREHOUSE_URL" in err  # the hint names the variable to fix
     assert PASSWORD not in out + err
 
@@ -105,7 +105,7 @@ def test_a_connection_string_in_mlci_yml_is_refused(project, run_cli):
     code, out, err = run_cli("data", "check")
     assert code == 2
     assert "mlci.yml:6" in err  # the schema points at the connection line
-    assert "postgresql://mlci:***@db/x" in err
+    assert "postgresql://mlci:[MASKED]@db/x" in err
     assert PASSWORD not in out + err
 
 

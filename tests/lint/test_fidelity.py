@@ -119,7 +119,7 @@ def _project(repo, pipeline: str, config: str | None = MLCI_YML):
 def test_mlci_yml_typos_are_lint_errors_with_what_was_meant(repo):
     result = _project(repo, "include:\n  - local: ci_templates/mlci-gate.yml\n")
     [typo] = found(result, "mlci-config")
-    assert typo.message == "unknown key 'max-regresion'; did you mean 'max-regression'?"
+    assert typo.message == "gate.rules[0]: unknown key 'max-regresion'; did you mean 'max-regression'?"
     assert (typo.file, typo.line, typo.column) == ("mlci.yml", 9, 7)
 
 

@@ -51,8 +51,8 @@ def test_child_pipeline_scripts_never_run_a_payload(decide_project, run_cli, cle
     marker = tmp_path / "PWNED"
     value = payload.format(m=marker)
     clean_env.setenv("CI_JOB_TOKEN", JOB_TOKEN)
-    # What the templates hand over: the install line as written, the spec as a variable.
-    clean_env.setenv("MLCI_SETUP_COMMAND", 'python -m pip install --quiet "$MLCI_INSTALL_SPEC"')
+    # What a template job hands over: its install mode, and the spec as a variable the child repeats.
+    clean_env.setenv("MLCI_INSTALL", "pip")
     clean_env.setenv("MLCI_INSTALL_SPEC", value if how == "install spec" else "mlci==1.0")
     args = ["retrain", "decide", "--data-job", "none"]
     if how == "--train-command":
@@ -78,6 +78,8 @@ def test_child_pipeline_scripts_never_run_a_payload(decide_project, run_cli, cle
         assert shlex.split(train["env"]["MLCI_TRAIN_COMMAND"]) == ["python", "train.py", "--name", value]
     else:
         pips = [c["argv"] for c in calls if c["tool"] == "python"]
-        assert pips and all(argv == ["-m", "pip", "install", "--quiet", value] for argv in pips)
+        assert pips and all(argv[:4] == ["-m", "pip", "install", "--quiet"] for argv in pips)
+        specs = [argv[-1] for argv in pips if "--no-deps" in argv]
+        assert specs and all(spec == value for spec in specs), "the spec reached pip as one argument, as typed"
 
 

@@ -36,6 +36,7 @@ def mlflow_server(tmp_path, migrated_store):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # no job runner: eight processes nothing here uses
     proc = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{db}",
          "--artifacts-destination", str(tmp_path / "server-artifacts"), "--host", "127.0.0.1",

@@ -332,7 +332,7 @@ def test_unknown_train_setting_is_reported_with_did_you_mean(project, run_cli):
     project.config("train:\n  max-runtme: 10\n")
     code, _, err = run_cli("train", "--", *QUICK)
     assert code == 2
-    assert "mlci.yml:2:3: unknown key 'max-runtme'; did you mean 'max-runtime'?" in err
+    assert "mlci.yml:2:3: train: unknown key 'max-runtme'; did you mean 'max-runtime'?" in err
 
 
 def test_unreachable_tracking_server_is_exit_3_naming_the_url(project, run_cli, monkeypatch):
