@@ -114,7 +114,10 @@ def test_mlflow_skinny_points_a_sqlite_store_at_the_mlflow_extra(tmp_path, mlci_
 
 
 # The extras template jobs install (the data-source extras are tried by the data engine tests).
-@pytest.mark.parametrize("extra", sorted((set(COMMAND_EXTRAS.values()) | {"mlflow", "gpu"}) - {"data", "drift", "train"}))
+JOB_EXTRAS = sorted((set(COMMAND_EXTRAS.values()) | {"mlflow", "gpu"}) - {"data", "drift", "train"})
+
+
+@pytest.mark.parametrize("extra", JOB_EXTRAS)
 def test_each_other_extra_provides_what_extras_py_says(tmp_path, mlci_wheel, extra):
     venv = lean_venv(tmp_path, mlci_wheel, extra)
     found = importable(venv, sorted(set(HEAVY) | EXTRA_MODULES[extra]))
