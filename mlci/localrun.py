@@ -10,6 +10,8 @@ What it sets, and why:
   of installing one from a package index;
 - MLFLOW_TRACKING_URI as the user has it, else the project's local store by its absolute path: a relative
   sqlite path would give every isolated job a store of its own;
+- deploy.state-dir made absolute (MLCI_DEPLOY_STATE_DIR): a model server outlives the job that started it,
+  and the smoke test, later deploys and rollbacks must find its record outside that job's copy;
 - CI_PIPELINE_SOURCE and, for merge requests, the merge request variables GitLab predefines.
 """
 
@@ -44,6 +46,7 @@ class LocalRun:
     file: str | None = None
     mlci_bin_dir: str | None = None
     tracking_uri: str | None = None
+    deploy_state_dir: str | None = None
     path: str = ""
 
 
@@ -87,6 +90,8 @@ def pipeline_variables(run: LocalRun, git: GitFacts) -> tuple[dict[str, str], li
         unset.append("CI_COMMIT_BRANCH")
     if run.tracking_uri:
         variables["MLFLOW_TRACKING_URI"] = run.tracking_uri
+    if run.deploy_state_dir:
+        variables["MLCI_DEPLOY_STATE_DIR"] = run.deploy_state_dir
     if run.mlci_bin_dir:
         variables["PATH"] = f"{run.mlci_bin_dir}:{run.path}" if run.path else run.mlci_bin_dir
     variables.update(dict(run.variables))

@@ -101,6 +101,7 @@ def test_dry_run_prints_the_command_without_running_it(committed_project, capsys
     out = capsys.readouterr().out
     assert "--shell-isolation" in out and "CI_DEFAULT_BRANCH=master" in out
     assert "CI_PIPELINE_SOURCE=web" in out and "'A=b c'" in out
+    assert f"MLCI_DEPLOY_STATE_DIR={committed_project / '.mlci' / 'serve'}" in out, "one server record for all jobs"
     assert not (committed_project / ".gitlab-ci-local").exists()
 
 

@@ -43,6 +43,21 @@ def _running_mlci_dir(env: dict[str, str]) -> str | None:
     return str(here.parent)
 
 
+def _shared_deploy_state_dir(ctx, cwd) -> str | None:
+    """deploy.state-dir by its absolute path, when it is relative (the default is .mlci/serve)."""
+    from pathlib import Path
+
+    from mlci.errors import ConfigError
+
+    if "MLCI_DEPLOY_STATE_DIR" in ctx.env:
+        return None
+    try:
+        value = ctx.config().get("deploy", "state-dir") or ".mlci/serve"
+    except ConfigError:
+        return None  # the pipeline's own jobs report a broken mlci.yml, with its locations
+    return None if Path(value).is_absolute() else str(cwd / value)
+
+
 def run(args, ctx) -> int:
     import shlex
     from pathlib import Path
@@ -62,6 +77,7 @@ def run(args, ctx) -> int:
         variables=tuple(parse_variable(text) for text in args.variables),
         default_branch=args.default_branch, file=args.file,
         mlci_bin_dir=_running_mlci_dir(ctx.env), path=ctx.env.get("PATH", ""),
+        deploy_state_dir=_shared_deploy_state_dir(ctx, cwd),
         tracking_uri=ctx.env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{cwd / '.mlci' / 'mlflow.db'}",
     )
     found = tool.find_tool(cwd, ctx.env)
