@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("mlci.commands.config", "show the effective configuration and where each value came from"),
     "generate": ("mlci.commands.generate", "render the GitLab CI templates (ci_templates/, catalog layout)"),
     "lint": ("mlci.commands.lint", "validate a .gitlab-ci.yml against GitLab's schema and ML rules"),
+    "local-pipeline": ("mlci.commands.local_pipeline", "run this project's pipeline locally under gitlab-ci-local"),
     "data": ("mlci.commands.data", "data contract checks and drift detection"),
     "train": ("mlci.commands.train", "run a training command inside a tracked MLflow run"),
     "train-select": ("mlci.commands.train_select", "pick the best run of a parallel:matrix sweep"),

@@ -34,8 +34,9 @@ def configure(parser) -> None:
 
 
 # What mlci writes into a project that must never be committed: the local MLflow store and model-server
-# state (.mlci/), and every command's artifacts (mlci-out/).
-IGNORED = (".mlci/", "mlci-out/")
+# state (.mlci/), every command's artifacts (mlci-out/), and `mlci local-pipeline`'s job copies and logs
+# (.gitlab-ci-local/).
+IGNORED = (".mlci/", "mlci-out/", ".gitlab-ci-local/")
 
 
 def _ignore_outputs(root, ctx) -> None:
@@ -48,7 +49,8 @@ def _ignore_outputs(root, ctx) -> None:
     missing = [entry for entry in IGNORED if entry.strip("/") not in present]
     if not missing:
         return
-    block = "# mlci: local MLflow store, model-server state and command outputs\n" + "".join(f"{e}\n" for e in missing)
+    block = ("# mlci: local MLflow store, model-server state, command outputs and local pipeline runs\n"
+             + "".join(f"{e}\n" for e in missing))
     atomic_write(path, (text if not text or text.endswith("\n") else text + "\n") + ("\n" if text else "") + block)
     ctx.info(f"{'added ' + ', '.join(missing) + ' to' if text else 'wrote'} {path}")
 

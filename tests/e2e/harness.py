@@ -1,7 +1,9 @@
 """Run the example project's pipelines under gitlab-ci-local, as GitLab would.
 
 What stands in for what:
-- GitLab runner: gitlab-ci-local (pinned in package.json) in shell-executor mode.
+- GitLab runner: gitlab-ci-local (pinned in package.json) in shell-executor mode with shell isolation:
+  each job runs in its own copy of the tracked files (.gitlab-ci-local/builds/<job>/) and receives only
+  the artifacts and caches it declares, so every hand-off between jobs is the one a runner would make.
 - GitLab API: the loopback fake (tests/fakes/gitlab_server.py) on 127.0.0.1.
 - MLflow: a sqlite tracking store in the workspace, or a real `mlflow server`
   on 127.0.0.1 for the HTTP tracking path.
@@ -217,6 +219,9 @@ class Workspace:
             "CI_DEFAULT_BRANCH": "main",
             "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
             "MLCI_OUT_DIR": "mlci-out",
+            # Model servers outlive the job that started them; their state lives outside every job's copy,
+            # as a shell runner's CI/CD variable would put it.
+            "MLCI_DEPLOY_STATE_DIR": str(self.root / ".mlci" / "serve"),
             # The mlci on PATH (this checkout) runs every job, as a CI/CD variable would switch a real
             # pipeline; one scenario overrides it to install from a package index instead.
             "MLCI_INSTALL": "preinstalled",
@@ -232,10 +237,13 @@ class Workspace:
         return variables
 
     def gcl_command(
-        self, variables: dict[str, str] | None = None, *, manual: list[str] | None = None, file: str | None = None
+        self, variables: dict[str, str] | None = None, *, manual: list[str] | None = None, file: str | None = None,
+        isolated: bool = True,
     ) -> list[str]:
         merged = {**self.base_variables(), **(variables or {})}
         cmd = [str(GCL), "--cwd", ".", "--force-shell-executor", "--no-color", "--timestamps"]
+        if isolated:
+            cmd.append("--shell-isolation")
         predefined = sorted(k for k in merged if k.startswith(("CI_", "GITLAB_")))
         if predefined:
             cmd += ["--ignore-predefined-vars", ",".join(predefined)]
@@ -270,8 +278,9 @@ class Workspace:
         extra_args: list[str] | None = None,
         timeout: float = 900,
         echo: bool = False,
+        isolated: bool = True,
     ) -> PipelineRun:
-        cmd = self.gcl_command(variables, manual=manual, file=file)
+        cmd = self.gcl_command(variables, manual=manual, file=file, isolated=isolated)
         cmd += list(extra_args or [])
         cmd += list(jobs or [])
         env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}", "FORCE_COLOR": "0"}

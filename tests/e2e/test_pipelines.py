@@ -190,3 +190,22 @@ def test_bad_data_stops_the_pipeline_at_the_data_check(tmp_path):
                                    capture_output=True, text=True, check=True).stdout
         names = {item["name"].lower() for item in json.loads(installed)}
         assert {"mlci", "polars"} <= names and not names & {"mlflow", "mlflow-skinny", "scipy", "matplotlib"}
+
+
+@pytest.mark.xdist_group("e2e-isolation")
+def test_a_job_that_reads_what_its_needs_did_not_bring_goes_red(tmp_path):
+    """Every scenario runs with shell isolation; this one proves isolation holds: only declared
+    artifacts of the jobs a job needs reach it, and the same pipeline passes only when jobs share a tree."""
+    pipeline = (REPO_ROOT / "tests" / "e2e" / "pipelines" / "isolation.yml").read_text()
+    with workspace_with_services(tmp_path, fake_gitlab=False) as ws:
+        (ws.root / "isolation.gitlab-ci.yml").write_text(pipeline)
+        ws.commit("A pipeline that leans on a shared work tree")
+        run = ws.run_pipeline("isolation-must-fail", file="isolation.gitlab-ci.yml")
+        assert run.returncode != 0
+        assert run.status("produce") == "passed"
+        assert run.status("reads-its-artifact") == "passed", run.output[-3000:]
+        assert run.status("reads-an-undeclared-file") == "failed", "scratch.txt was not an artifact"
+        assert run.status("reads-without-needs") == "failed", "needs: [] brings no artifacts"
+
+        shared = ws.run_pipeline("shared-tree", file="isolation.gitlab-ci.yml", isolated=False)
+        assert shared.status("reads-an-undeclared-file") == "passed", "without isolation the leak goes unseen"
