@@ -17,21 +17,6 @@ def configure(parser) -> None:
     )
 
 
-def _writer(stream):
-    buffer = getattr(stream, "buffer", None)
-
-    def write(chunk: bytes) -> None:
-        if buffer is not None:
-            stream.flush()
-            buffer.write(chunk)
-            buffer.flush()
-        else:
-            stream.write(chunk.decode("utf-8", "replace"))
-            stream.flush()
-
-    return write
-
-
 def run(args, ctx) -> int:
     from pathlib import Path
 
@@ -53,10 +38,11 @@ def run(args, ctx) -> int:
     cwd = (base_dir / hook.working_directory) if hook.working_directory else None
     env = hook_environment(ctx.env, config, hook=hook, config_path=config.path, out_dir=ctx.out_dir)
     ctx.info(f"mlci: hook {hook.name}: {describe(hook.command)}")
+    from mlci.commands.train import stream_writer
     from mlci.redact import LineRedactor, Redactor
 
     redactor = Redactor.from_env(env)
-    output = (LineRedactor(_writer(ctx.stdout), redactor), LineRedactor(_writer(ctx.stderr), redactor))
+    output = (LineRedactor(stream_writer(ctx.stdout), redactor), LineRedactor(stream_writer(ctx.stderr), redactor))
     result = run_hook(hook, env=env, cwd=cwd, timeout=hook.timeout, output=output)
     if result.timed_out:
         ctx.error(f"hook {hook.name} did not finish within {format_duration(hook.timeout)} and was stopped")

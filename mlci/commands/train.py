@@ -38,7 +38,8 @@ def configure(parser) -> None:
                         help="training command (default: train.command from mlci.yml)")
 
 
-def _stdout_writer(stream):
+def stream_writer(stream):
+    """Bytes from a child process, written through to `stream` (its binary buffer when it has one)."""
     buffer = getattr(stream, "buffer", None)
 
     def write(chunk: bytes) -> None:
@@ -199,7 +200,7 @@ def run(args, ctx) -> int:
     from mlci.redact import LineRedactor, Redactor
 
     # The command's own lines (MLflow prints "View run ... at: <tracking uri>") are redacted like ours.
-    passthrough = LineRedactor(_stdout_writer(ctx.stdout), Redactor.from_env(ctx.env))
+    passthrough = LineRedactor(stream_writer(ctx.stdout), Redactor.from_env(ctx.env))
     try:
         result = run_tracked(
             request, tracking.MlflowTracking(target), child_tracking_uri=target.child_uri,

@@ -114,7 +114,7 @@ def _tune(args, ctx, rest: list[str]) -> int:
     from mlci.adapters import mlflow_tracking as tracking_mod
     from mlci.adapters import optuna_storage as storage
     from mlci.adapters.ci_env import read_ci_env
-    from mlci.commands.train import _stdout_writer
+    from mlci.commands.train import stream_writer
     from mlci.errors import CheckFailed
     from mlci.train import job
     from mlci.train.settings import runtime_guard
@@ -157,7 +157,7 @@ def _tune(args, ctx, rest: list[str]) -> int:
     tune_job = TuneJob(
         ctx=ctx, config=config, train_settings=settings, tune=tune, command=command, target=target,
         tracking=tracking, ci=ci, storage_backend=backend, study=study, parent_run_id=parent, cwd=cwd,
-        exclude=exclude, deadline=started + guard if guard else None, output=_stdout_writer(ctx.stdout),
+        exclude=exclude, deadline=started + guard if guard else None, output=stream_writer(ctx.stdout),
         no_cache=args.no_cache,
     )
     if not job_key:

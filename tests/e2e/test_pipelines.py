@@ -137,7 +137,7 @@ def test_a_worse_model_stops_the_pipeline_before_any_deploy(tmp_path):
     with workspace_with_services(tmp_path, fake_gitlab=False) as ws:
         set_training_default(ws, variant="worse")
         ws.commit("Try a single feature")
-        run = ws.run_pipeline("gate-must-fail", MAIN_PUSH, manual=["mlci-deploy-production"])
+        run = ws.run_pipeline("gate-must-fail", MAIN_PUSH, manual=["mlci-deploy-production"], isolated=True)
         assert run.returncode != 0
         assert run.status("mlci-train") == "passed"
         assert run.status("mlci-gate") == "failed"
@@ -194,13 +194,13 @@ def test_bad_data_stops_the_pipeline_at_the_data_check(tmp_path):
 
 @pytest.mark.xdist_group("e2e-isolation")
 def test_a_job_that_reads_what_its_needs_did_not_bring_goes_red(tmp_path):
-    """Every scenario runs with shell isolation; this one proves isolation holds: only declared
+    """Shell isolation holds as on a runner: only declared
     artifacts of the jobs a job needs reach it, and the same pipeline passes only when jobs share a tree."""
     pipeline = (REPO_ROOT / "tests" / "e2e" / "pipelines" / "isolation.yml").read_text()
     with workspace_with_services(tmp_path, fake_gitlab=False) as ws:
         (ws.root / "isolation.gitlab-ci.yml").write_text(pipeline)
         ws.commit("A pipeline that leans on a shared work tree")
-        run = ws.run_pipeline("isolation-must-fail", file="isolation.gitlab-ci.yml")
+        run = ws.run_pipeline("isolation-must-fail", file="isolation.gitlab-ci.yml", isolated=True)
         assert run.returncode != 0
         assert run.status("produce") == "passed"
         assert run.status("reads-its-artifact") == "passed", run.output[-3000:]
