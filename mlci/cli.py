@@ -79,6 +79,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         if name == selected:
             importlib.import_module(module_name).configure(sub)
             sub.set_defaults(_module=module_name)
+            parser.set_defaults(_command_parser=sub)
     return parser
 
 
@@ -126,7 +127,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(argv)
     argv = drop_empty_option_values(argv, parser)
     try:
-        args = parser.parse_args(argv)
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:
+            # `mlci lint --bogus` shows lint's usage, not the top-level one.
+            owner = getattr(args, "_command_parser", None) or parser
+            owner.error(f"unrecognized arguments: {' '.join(unknown)}")
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
     if not args.command:

@@ -14,7 +14,9 @@ so the budget is exact however many jobs share it.
 from __future__ import annotations
 
 import contextlib
+import random
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 
@@ -24,6 +26,7 @@ from mlci.tune.settings import Storage
 
 SERVICE = "Optuna storage"
 CONNECT_TIMEOUT_SECONDS = 10
+SCHEMA_RACE_ATTEMPTS = 5
 
 
 def clean_message(exc: BaseException, storage: Storage) -> str:
@@ -87,13 +90,30 @@ def open_storage(storage: Storage, *, heartbeat_seconds: int, grace_seconds: int
         engine_kwargs: dict = {"pool_pre_ping": True}
         if storage.url.startswith(("postgresql", "mysql")):
             engine_kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
-        return optuna.storages.RDBStorage(
-            storage.url,
-            engine_kwargs=engine_kwargs,
-            heartbeat_interval=heartbeat_seconds,
-            grace_period=grace_seconds,
-            heartbeat_stale_trial_callback=stale_callback,
-        )
+        for attempt in range(SCHEMA_RACE_ATTEMPTS):
+            try:
+                return optuna.storages.RDBStorage(
+                    storage.url,
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=heartbeat_seconds,
+                    grace_period=grace_seconds,
+                    heartbeat_stale_trial_callback=stale_callback,
+                )
+            except Exception as exc:
+                if attempt + 1 == SCHEMA_RACE_ATTEMPTS or not lost_schema_race(exc):
+                    raise
+                # Another `parallel:` job created the same tables a moment ago; now they exist, so retrying
+                # only loads them.
+                time.sleep(0.2 + random.random() * 0.5)
+        raise AssertionError("unreachable")
+
+
+def lost_schema_race(exc: BaseException) -> bool:
+    """True for the error a database gives when two jobs create Optuna's tables (or enum types) at once."""
+    if not type(exc).__module__.startswith("sqlalchemy"):
+        return False
+    text = str(exc).lower()
+    return "already exists" in text or "duplicate key" in text or "duplicate entry" in text
 
 
 def has_heartbeat(backend) -> bool:

@@ -53,7 +53,7 @@ def run(args, ctx) -> int:
     if not policy.rules:
         ctx.warn("gate.rules is empty: the gate checks nothing and every model passes")
     evidence = gather_evidence(registry, policy, model=model, run_id=run_id, artifact_path=artifact_path,
-                               where=config.where)
+                               where=config.where, say=ctx.info)
     if evidence.champion_version:
         ctx.info(f"{policy.champion_marker}: version {evidence.champion_version.version} "
                  f"(run {evidence.champion_version.run_id or 'unknown'})")

@@ -20,7 +20,7 @@ def configure(parser) -> None:
 def run(args, ctx) -> int:
     from pathlib import Path
 
-    from mlci.retrain.decision import format_duration
+    from mlci.durations import format_duration
     from mlci.retrain.hooks import describe, find_hook, hook_environment, run_hook
     from mlci.retrain.settings import Hook, load_settings
 

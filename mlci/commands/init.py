@@ -57,14 +57,19 @@ def run(args, ctx) -> int:
     existing = [path for path, text in files.items()
                 if path.exists() and path.read_text(encoding="utf-8", errors="replace") != text]
     if existing and not args.force:
+        for path in existing:
+            ctx.warn(f"skipped {path}: it exists and differs from what `mlci init` would write now "
+                     "(edited, or other answers this time); it is kept")
         raise UsageError(
-            "refusing to overwrite " + ", ".join(str(p) for p in existing),
+            "refusing to overwrite " + ", ".join(str(p) for p in existing) + "; nothing was written",
             hint="keep your files, or run `mlci init --force` to replace them",
         )
     for path, text in files.items():
         if not path.exists() or path.read_text(encoding="utf-8", errors="replace") != text:
             atomic_write(path, text)
             ctx.info(f"wrote {path}")
+        else:
+            ctx.info(f"skipped {path}: already what `mlci init` would write")
     ctx.info("next: set MLFLOW_TRACKING_URI and MLCI_GITLAB_TOKEN as masked CI/CD variables, edit mlci.yml, "
              "then `mlci lint` and push")
     return 0

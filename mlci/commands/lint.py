@@ -1,7 +1,8 @@
 """`mlci lint [FILE] [--format text|json|codequality] [--output F] [--server]`
 
 Checks a .gitlab-ci.yml as GitLab builds it (include:local with spec:inputs,
-!reference, extends, default) against GitLab's CI schema and mlci's ML rules.
+!reference, extends, default) against GitLab's CI schema and mlci's ML rules,
+and mlci.yml against its schema and the templates the pipeline includes.
 Exit 1 when a finding has error severity, 2 when FILE cannot be read or parsed,
 3 when --server cannot reach GitLab.
 """
@@ -34,6 +35,9 @@ def configure(parser) -> None:
                         help="an input for FILE's own spec:inputs header (YAML-typed, repeatable)")
     parser.add_argument("--root", metavar="DIR",
                         help="repository root for include:local (default: the nearest parent of FILE with .git)")
+    parser.add_argument("--no-config", action="store_true",
+                        help="do not check mlci.yml (by default it is checked too: its schema, and that it has what "
+                        "the included templates need)")
     parser.add_argument("--server", action="store_true",
                         help="also ask the project's GitLab CI lint API (needs gitlab.url/project and a token)")
 
@@ -91,10 +95,10 @@ def run(args, ctx) -> int:
 
     from mlci.lint import lint_file
     from mlci.lint.output import FORMATS, as_text, summary
-    from mlci.outputs import atomic_write
 
     path = Path(args.file)
-    result = lint_file(path, root=Path(args.root) if args.root else None, inputs=dict(args.inputs))
+    result = lint_file(path, root=Path(args.root) if args.root else None, inputs=dict(args.inputs),
+                       config=ctx.config_path, check_config=not args.no_config)
     runner_findings = _runner_findings(path, args, ctx)
     if runner_findings:
         result.findings = sorted(result.findings + runner_findings, key=lambda f: f.sort_key())
@@ -102,6 +106,8 @@ def run(args, ctx) -> int:
         result.findings = sorted(result.findings + _server_findings(result, ctx), key=lambda f: f.sort_key())
     report = FORMATS[args.format](result)
     if args.output:
+        from mlci.outputs import atomic_write
+
         atomic_write(args.output, report)
         ctx.info(as_text(result).rstrip("\n"))
         ctx.info(f"report ({args.format}) written to {args.output}")

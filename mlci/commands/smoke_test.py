@@ -169,7 +169,9 @@ def run(args, ctx) -> int:
     if served:
         ctx.info(f"{env_name} serves the {served['artifact']} model of version {served['version']} "
                  f"({served['model-uri']})")
-    ctx.info(f"{url}/ping answered after {ready_after:.1f} s; sending {requests} requests from {source}")
+    from mlci.durations import format_duration
+
+    ctx.info(f"{url}/ping answered after {format_duration(ready_after)}; sending {requests} requests from {source}")
     observations = probe.post_invocations(url, payload, count=requests, timeout=float(configured["request-timeout"]))
     result = smoke.evaluate(
         observations,

@@ -50,6 +50,17 @@ def _stdout_writer(stream):
     return write
 
 
+def _final_metrics(tracking, target, run_id: str, ctx) -> dict[str, float] | None:
+    """The run's last value of each metric, as MLflow holds it; None when it cannot be read."""
+    from mlci.errors import ExternalServiceError
+
+    try:
+        return dict(tracking.MlflowTracking(target).get_run(run_id).metrics)
+    except ExternalServiceError as exc:
+        ctx.warn(f"could not read the run's final metrics: {exc.message}")
+        return None
+
+
 def run(args, ctx) -> int:
     import time
     from pathlib import Path
@@ -73,13 +84,14 @@ def run(args, ctx) -> int:
     ctx.info(f"fingerprint {prepared.fingerprint[:12]} (code: {prepared.code_mode}, {len(prepared.data)} data "
              f"file(s), {len(prepared.params)} param(s))")
 
-    def write_outputs(*, run_id, experiment_id, status, exit_code, cache_hit, telemetry, killed_reason=None,
-                      reused_from=None, warnings=()):
+    def write_outputs(*, run_id, experiment_id, status, exit_code, cache_hit, telemetry, duration, metrics,
+                      killed_reason=None, reused_from=None, warnings=()):
         write_dotenv(ctx.out_path("train.env"), results.dotenv_values(
             run_id=run_id, experiment_id=experiment_id, artifact_path=settings.artifact_path, cache_hit=cache_hit))
         write_json(ctx.out_path("train.json"), results.train_summary(
             run_id=run_id, experiment_id=experiment_id, experiment=settings.experiment, tracking_uri=target.display,
-            status=status, exit_code=exit_code, duration_seconds=time.monotonic() - started,
+            status=status, exit_code=exit_code, duration_seconds=duration, step_seconds=time.monotonic() - started,
+            metrics=metrics,
             fingerprint=prepared.fingerprint, cache_hit=cache_hit, artifact_path=settings.artifact_path,
             command=lineage.command_text(command), params=prepared.params, data=[d for _, d in prepared.data],
             telemetry=telemetry, killed_reason=killed_reason, reused_from=reused_from, warnings=warnings,
@@ -106,8 +118,13 @@ def run(args, ctx) -> int:
                 telemetry = json.loads(hit.tags.get("mlci.telemetry", "null"))
             except ValueError:
                 telemetry = None
+            try:
+                reused_duration = float(hit.tags.get("mlci.duration_seconds", "0"))
+            except ValueError:
+                reused_duration = 0.0
             write_outputs(run_id=hit.run_id, experiment_id=hit.experiment_id, status=hit.status, exit_code=0,
-                          cache_hit=True, telemetry=telemetry, reused_from={
+                          cache_hit=True, telemetry=telemetry, duration=reused_duration,
+                          metrics=dict(getattr(hit, "metrics", {}) or {}) or None, reused_from={
                               key: tags[f"mlci.gitlab.{key}"]
                               for key in ("pipeline_id", "pipeline_url", "job_url", "commit")
                               if tags.get(f"mlci.gitlab.{key}")
@@ -148,11 +165,25 @@ def run(args, ctx) -> int:
         output=_stdout_writer(ctx.stdout), info=ctx.info, warn=ctx.warn,
     )
     outcome = result.outcome
+    metrics = _final_metrics(tracking, target, result.run_id, ctx)
     write_outputs(run_id=result.run_id, experiment_id=result.experiment_id, status=outcome.status,
                   exit_code=outcome.exit_code, cache_hit=False, telemetry=result.telemetry,
+                  duration=outcome.duration_seconds, metrics=metrics,
                   killed_reason=outcome.killed_reason, warnings=result.warnings)
     if outcome.status == "FINISHED":
-        ctx.info(f"run {result.run_id} FINISHED in {outcome.duration_seconds:.1f}s")
+        from mlci.durations import format_duration
+        from mlci.report.build import ReportOptions
+
+        ran = format_duration(outcome.duration_seconds)
+        ctx.info(f"run {result.run_id} FINISHED: the training command ran {ran}; "
+                 f"mlci train took {format_duration(time.monotonic() - started)} in all (train.json: "
+                 "duration_seconds and step_seconds)")
+        ctx.info(f"final metrics of run {result.run_id}:")
+        for line in results.final_metrics_table(metrics or {}):
+            ctx.info(line)
+        ctx.info("see them in: " + results.where_to_see(
+            tracking_uri=target.display, ui_url=ReportOptions.from_config(config).mlflow_ui_url,
+            experiment_id=result.experiment_id, run_id=result.run_id))
     else:
         reason = f": {outcome.killed_reason}" if outcome.killed_reason else ""
         ctx.error(f"run {result.run_id} {outcome.status} (exit code {outcome.exit_code}){reason}")

@@ -61,7 +61,20 @@ class Config:
         return self.data.get(name, {})
 
     def source_of(self, *path: str) -> str:
-        return self.sources.get(tuple(path), "default")
+        """The layer that set this value, or the one that set the mapping or list it sits in.
+
+        Open-ended sections (data.sources.<name>, deploy.environments) are set as a whole, so a
+        value inside one comes from wherever its enclosing entry came from.
+        """
+        probe = tuple(path)
+        while probe:
+            if probe in self.sources:
+                source = self.sources[probe]
+                if probe != tuple(path) and source.startswith("file ") and self.document is not None:
+                    return f"file {self.document.where(tuple(path))}"  # the value's own line
+                return source
+            probe = probe[:-1]
+        return "default"
 
     def where(self, path: tuple, *, key: bool = False) -> str:
         """'mlci.yml:LINE:COL' for a value, for errors found after schema validation."""

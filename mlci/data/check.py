@@ -21,7 +21,8 @@ from typing import Any
 
 import polars as pl
 
-from mlci.data.contract import FLOAT_NAMES, INTEGER_NAMES, Contract, Rule, dtype_accepts, format_duration
+from mlci.data.contract import FLOAT_NAMES, INTEGER_NAMES, Contract, Rule, dtype_accepts
+from mlci.durations import format_duration
 from mlci.errors import ConfigError
 
 EXAMPLES = 5

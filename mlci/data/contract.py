@@ -19,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from mlci import durations
 from mlci.errors import ConfigError, ConfigErrors
 
 Locator = Callable[[tuple], str]
@@ -47,8 +48,6 @@ DTYPE_FAMILIES = {
 }
 KNOWN_DTYPES = sorted({*EXACT_DTYPES, *DTYPE_FAMILIES})
 
-_DURATION_PART = re.compile(r"(\d+)\s*([smhdw])")
-_DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def dtype_accepts(declared: str, actual_class_name: str) -> bool:
@@ -63,21 +62,9 @@ def dtype_accepts(declared: str, actual_class_name: str) -> bool:
 
 
 def parse_duration(text: str) -> int:
-    """'1d12h' -> seconds. The schema's pattern has already vetted the shape."""
-    parts = _DURATION_PART.findall(text)
-    if not parts or _DURATION_PART.sub("", text).strip():
-        raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 15m, 12h, 7d, 2w)")
-    return sum(int(n) * _DURATION_SECONDS[unit] for n, unit in parts)
+    """'1d12h', '1d 12h', '36 hours' -> seconds, by mlci's one duration grammar (mlci.durations)."""
+    return int(durations.parse_duration(text).total_seconds())
 
-
-def format_duration(seconds: float) -> str:
-    seconds = int(seconds)
-    out = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size or (unit == "s" and not out):
-            out.append(f"{seconds // size}{unit}")
-            seconds %= size
-    return "".join(out[:2])
 
 
 def _number(value: Any) -> str:

@@ -16,11 +16,16 @@ MODEL_SERVER = "model server"
 def wait_for_ping(url: str, *, wait: float, interval: float = 0.5, on_wait=None) -> float:
     """Seconds until GET /ping answered 200; ExternalServiceError (exit 3) after `wait` seconds.
 
-    `on_wait(message)` is called once when the first ping is not answered, so a long wait is not silent.
+    `on_wait(message)` hears when the first ping is not answered, then every 10 s how long it has been
+    waiting and why, so a long wait is not silent.
     """
     import requests
 
+    from mlci.progress import Progress
+
     ping = f"{url.rstrip('/')}/ping"
+    progress = Progress(on_wait, f"waiting for {ping}")
+    announced = False
     started = time.monotonic()
     last_status: int | None = None
     last_error = "no answer"
@@ -32,9 +37,11 @@ def wait_for_ping(url: str, *, wait: float, interval: float = 0.5, on_wait=None)
             last_status, last_error = response.status_code, f"answered HTTP {response.status_code}"
         except requests.RequestException as exc:
             last_error = f"{type(exc).__name__}: {_reason(exc)}"
-        if on_wait is not None and time.monotonic() - started < wait:
-            on_wait(f"{ping} is not answering yet ({last_error}); waiting up to {wait:g} s (--wait)")
-            on_wait = None
+        if not announced and time.monotonic() - started < wait:
+            progress.start(f"not answering yet: {last_error}; up to {wait:g} s (--wait)")
+            announced = True
+        else:
+            progress.tick(last_error)
         if time.monotonic() - started >= wait:
             raise ExternalServiceError(
                 MODEL_SERVER,

@@ -187,6 +187,7 @@ def start_server(
     port: int = 0,
     start_timeout: float = 120.0,
     env: Mapping[str, str] | None = None,
+    say=None,
 ) -> ServerState:
     """Stop this environment's previous server, start `model_uri`, wait for /ping, record the state.
 
@@ -234,6 +235,10 @@ def start_server(
     )
     # Record before waiting, so a server that hangs can still be found and stopped.
     write_json(state_path(state_dir, environment), {**state.to_json(), "status": "starting"})
+    from mlci.progress import Progress
+
+    progress = Progress(say, f"waiting for {url}/ping (mlflow models serve, pid {process.pid})")
+    progress.start(f"the model loads first; up to {start_timeout:g} s, log: {log_path}")
     deadline = time.monotonic() + start_timeout
     while True:
         code = process.poll()
@@ -246,6 +251,8 @@ def start_server(
             stop_server(state, grace=5.0)
             state_path(state_dir, environment).unlink(missing_ok=True)
             raise ServeFailed(f"{url}/ping did not answer within {start_timeout:g} s", _tail(log_path))
+        progress.tick()
         time.sleep(0.25)
+    progress.done("answered")
     write_json(state_path(state_dir, environment), {**state.to_json(), "status": "serving"})
     return state

@@ -78,7 +78,7 @@ def run_target(request: DeployRequest, *, base_env: Mapping[str, str], log: Log,
     if target == "command":
         return _run_command(request, base_env=base_env, log=log)
     if target == "mlflow-serve":
-        return _run_mlflow_serve(request, base_env=base_env)
+        return _run_mlflow_serve(request, base_env=base_env, log=log)
     if target == "mlserver":
         return _run_mlserver(request, base_env=base_env, log=log)
     if target == "kubernetes":
@@ -165,7 +165,7 @@ def _run_command(request: DeployRequest, *, base_env: Mapping[str, str], log: Lo
     )
 
 
-def _run_mlflow_serve(request: DeployRequest, *, base_env: Mapping[str, str]) -> TargetResult:
+def _run_mlflow_serve(request: DeployRequest, *, base_env: Mapping[str, str], log: Log | None = None) -> TargetResult:
     from mlci.deploy.serve import ServeFailed, start_server
 
     environment = request.environment
@@ -181,6 +181,7 @@ def _run_mlflow_serve(request: DeployRequest, *, base_env: Mapping[str, str]) ->
             port=int(serve["port"]),
             start_timeout=float(serve["start-timeout"]),
             env={**base_env, **request.variables()},
+            say=log,
         )
     except ServeFailed as exc:
         raise TargetFailed(

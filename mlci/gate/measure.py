@@ -47,15 +47,20 @@ def directory_size_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in files) / float(1 << 20)
 
 
-def time_calls(call: Callable[[], Any], *, repeats: int, warmup: int) -> list[float]:
-    """Wall-clock milliseconds of `repeats` calls after `warmup` untimed ones."""
+def time_calls(call: Callable[[], Any], *, repeats: int, warmup: int,
+               tick: Callable[[], None] | None = None) -> list[float]:
+    """Wall-clock milliseconds of `repeats` calls after `warmup` untimed ones; `tick()` after each call."""
     for _ in range(warmup):
         call()
+        if tick is not None:
+            tick()
     timings = []
     for _ in range(repeats):
         started = time.perf_counter()
         call()
         timings.append((time.perf_counter() - started) * 1000.0)
+        if tick is not None:
+            tick()
     return timings
 
 
@@ -97,13 +102,16 @@ def input_example(model_dir: Path, batch_rows: int):
 
 
 def measure_model(
-    model_dir: Path, wanted: set[str], settings: LatencySettings, sample=None
+    model_dir: Path, wanted: set[str], settings: LatencySettings, sample=None, *, say=None, label: str = "model"
 ) -> tuple[Measurements, Any]:
     """Measure the wanted budgets of the MLflow model in model_dir.
 
     Returns the measurements and the sample batch used, so the champion can
-    be timed on exactly the same input as the candidate.
+    be timed on exactly the same input as the candidate. `say` hears what is
+    being measured and how long it took (loading and timing take seconds).
     """
+    from mlci.progress import Progress
+
     result = Measurements()
     if SIZE in wanted:
         result.budgets[SIZE] = directory_size_mb(model_dir)
@@ -117,8 +125,11 @@ def measure_model(
             raise LookupError("no input_example was logged with the model and gate.latency.sample is not set")
         import mlflow.pyfunc
 
+        progress = Progress(say, f"measuring the {label}'s latency")
+        progress.start(f"loading it, then {settings.warmup} warm-up and {settings.repeats} timed predictions")
         model = mlflow.pyfunc.load_model(str(model_dir))
-        timings = time_calls(lambda: model.predict(sample), repeats=settings.repeats, warmup=settings.warmup)
+        timings = time_calls(lambda: model.predict(sample), repeats=settings.repeats, warmup=settings.warmup,
+                             tick=progress.tick)
     except Exception as exc:  # any load/predict failure is a measurement error the verdict reports
         message = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
         for budget in latency_wanted:
@@ -126,4 +137,5 @@ def measure_model(
         return result, sample
     result.budgets[P50] = percentile(timings, 50)
     result.budgets[P95] = percentile(timings, 95)
+    progress.done(f"p50 {result.budgets[P50]:.1f} ms, p95 {result.budgets[P95]:.1f} ms")
     return result, sample

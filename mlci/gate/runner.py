@@ -43,8 +43,8 @@ def optimized_artifact(run_tags: dict[str, str]) -> tuple[str | None, str]:
 
 
 def gather_evidence(registry, policy: Policy, *, model: str, run_id: str, artifact_path: str,
-                    where: Callable[[tuple], str]) -> Evidence:
-    """Candidate metrics (+ measured budgets) and the champion's, from the registry."""
+                    where: Callable[[tuple], str], say: Callable[[str], None] | None = None) -> Evidence:
+    """Candidate metrics (+ measured budgets) and the champion's, from the registry; `say` hears long steps."""
     candidate_metrics = registry.run_metrics(run_id)
     champion_version = registry.get_marker(model, policy.champion_marker)
     champion_metrics: dict[str, float] = {}
@@ -74,7 +74,8 @@ def gather_evidence(registry, policy: Policy, *, model: str, run_id: str, artifa
             return Evidence(candidate, champion, champion_version, artifacts)
     with tempfile.TemporaryDirectory(prefix="mlci-gate-") as tmp:
         candidate_dir = registry.download_run_artifacts(run_id, candidate_path, Path(tmp) / "candidate")
-        measured, sample = measure_model(candidate_dir, policy.budgets_needed, policy.latency, sample)
+        measured, sample = measure_model(candidate_dir, policy.budgets_needed, policy.latency, sample,
+                                         say=say, label="candidate")
         candidate = ModelEvidence(metrics=candidate_metrics, budgets=measured.budgets,
                                   budget_errors=measured.errors, run_id=run_id)
         wanted = policy.champion_budgets_needed
@@ -91,7 +92,8 @@ def gather_evidence(registry, policy: Policy, *, model: str, run_id: str, artifa
                 else:
                     champion_dir = registry.download_version_artifacts(model, champion_version.version,
                                                                        Path(tmp) / "champion")
-                champion_measured, _ = measure_model(champion_dir, wanted, policy.latency, sample)
+                champion_measured, _ = measure_model(champion_dir, wanted, policy.latency, sample,
+                                                     say=say, label=f"champion (version {champion_version.version})")
             except ExternalServiceError as exc:
                 champion_measured = None
                 errors = {budget: f"champion model could not be downloaded: {exc.message}" for budget in wanted}

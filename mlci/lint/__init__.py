@@ -1,8 +1,9 @@
 """`mlci lint`: a .gitlab-ci.yml checked the way GitLab builds it, plus ML-specific rules.
 
 lint_file() resolves include:local (with spec:inputs), merges, resolves
-!reference, extends and default:, validates against GitLab's CI schema and
-runs the rules in mlci.lint.rules. It raises ConfigError only when the file
+!reference, extends and default:, validates against GitLab's CI schema,
+runs the rules in mlci.lint.rules and checks mlci.yml against the included
+templates (mlci.lint.config). It raises ConfigError only when the file
 itself cannot be read or parsed; everything else is a Finding.
 """
 
@@ -21,11 +22,17 @@ __all__ = ["RULES", "Finding", "LintResult", "Rule", "find_root", "lint_file"]
 class LintResult:
     file: str
     findings: list[Finding] = field(default_factory=list)
+    root: Path = Path(".")  # the repository root that `file` and each finding's file are relative to
     files: list[str] = field(default_factory=list)
     jobs: list[str] = field(default_factory=list)
-    schema: str = ""
     merged: dict[str, Any] = field(default_factory=dict)
     server_content: dict[str, Any] = field(default_factory=dict)  # merged config for GitLab's lint API
+
+    @property
+    def schema(self) -> str:
+        from mlci.lint.schema import schema_source
+
+        return schema_source()
 
     @property
     def errors(self) -> list[Finding]:
@@ -45,7 +52,8 @@ def find_root(path: Path) -> Path:
     return start
 
 
-def lint_file(path: Path, *, root: Path | None = None, inputs: dict[str, Any] | None = None) -> LintResult:
+def lint_file(path: Path, *, root: Path | None = None, inputs: dict[str, Any] | None = None,
+              config: Path | None = None, check_config: bool = True) -> LintResult:
     from mlci.lint import rules, schema
     from mlci.lint.resolve import load_pipeline
 
@@ -54,15 +62,20 @@ def lint_file(path: Path, *, root: Path | None = None, inputs: dict[str, Any] | 
     findings = list(pipeline.findings)
     if pipeline.header is not None:
         header_data = {"spec": pipeline.header.data.get("spec")}
-        findings.extend(schema.validate(header_data, pipeline.header.where, header=True))
-    findings.extend(schema.validate(pipeline.data, pipeline.where))
+        findings.extend(schema.validate(header_data, pipeline.header.where, where_key=pipeline.header.where_key,
+                                        header=True))
+    findings.extend(schema.validate(pipeline.data, pipeline.where, where_key=pipeline.where_key))
     findings.extend(rules.check(pipeline))
+    if check_config:
+        from mlci.lint import config as config_checks
+
+        findings.extend(config_checks.check(pipeline, root, config, ci_file=path))
     unique = sorted(set(findings), key=Finding.sort_key)
     # What GitLab's lint API gets: local includes inlined, the includes we could not fetch left to GitLab.
     server_content = {k: v for k, v in pipeline.data.items() if k != "include"}
     if pipeline.unresolved_includes:
         server_content = {"include": [entry for entry, _ in pipeline.unresolved_includes], **server_content}
     return LintResult(
-        file=pipeline.main_file, findings=unique, files=pipeline.files, jobs=sorted(pipeline.jobs),
-        schema=schema.schema_source(), merged=pipeline.data, server_content=server_content,
+        file=pipeline.main_file, root=root, findings=unique, files=pipeline.files, jobs=sorted(pipeline.jobs),
+        merged=pipeline.data, server_content=server_content,
     )

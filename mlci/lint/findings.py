@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from mlci.lint.source import Location
@@ -44,11 +43,18 @@ RULES: dict[str, Rule] = {
         Rule("MLCI016", "include-not-checked", "info",
              "a project, remote, template or component include is not fetched offline (use --server)", "info"),
         Rule("MLCI017", "server-lint", "error", "GitLab's CI lint API rejected the configuration", "major"),
-        Rule("MLCI020", "runner-pool-missing", "error",
+        Rule("MLCI018", "job-script-missing", "error",
+             "a job needs `script`, `run` or `trigger` after extends; GitLab rejects the pipeline otherwise", "major"),
+        Rule("MLCI020", "mlci-config", "error", "mlci.yml does not match its schema", "major"),
+        Rule("MLCI021", "mlci-config-unused", "warning",
+             "mlci.yml configures a stage that no included template runs", "minor"),
+        Rule("MLCI022", "mlci-config-missing", "error",
+             "an included template needs mlci.yml settings that are not there", "major"),
+        Rule("MLCI030", "runner-pool-missing", "error",
              "a training or GPU job's tags are served by no runner pool declared in mlci.yml", "critical"),
-        Rule("MLCI021", "runner-pool-unused", "warning", "a runner pool in mlci.yml serves no job of the pipeline",
+        Rule("MLCI031", "runner-pool-unused", "warning", "a runner pool in mlci.yml serves no job of the pipeline",
              "minor"),
-        Rule("MLCI022", "runner-pool-limits", "error",
+        Rule("MLCI032", "runner-pool-limits", "error",
              "a job asks its runner pool for more than the pool allows (resource requests, timeout)", "major"),
     ]
 }
@@ -77,6 +83,8 @@ class Finding:
     def fingerprint(self) -> str:
         """Stable across unrelated edits: rule, file, job and message, not the line number."""
         key = "\0".join([self.rule, self.file, self.job or "", self.message])
+        import hashlib
+
         return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
     def sort_key(self) -> tuple:

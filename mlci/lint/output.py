@@ -3,26 +3,38 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 from mlci.lint import LintResult
 from mlci.lint.findings import RULES, Finding
 
 
-def _line(finding: Finding) -> str:
+def shown_path(result: LintResult, file: str) -> str:
+    """A finding's file as a person types it: relative to the current directory."""
+    path = Path(file) if Path(file).is_absolute() else result.root / file
+    try:
+        return os.path.relpath(path, Path.cwd())
+    except ValueError:  # another drive
+        return str(path)
+
+
+def _line(finding: Finding, result: LintResult) -> str:
     rule = RULES[finding.rule]
-    where = f"{finding.file}:{finding.line}:{finding.column}"
+    where = f"{shown_path(result, finding.file)}:{finding.line}:{finding.column}"
     return f"{where}: {finding.severity}: {finding.message} [{rule.id} {rule.name}]"
 
 
 def summary(result: LintResult) -> str:
     counts = {level: sum(f.severity == level for f in result.findings) for level in ("error", "warning", "info")}
     verdict = "FAILED" if counts["error"] else "ok"
-    return (f"mlci lint {result.file}: {verdict}: {counts['error']} error(s), {counts['warning']} warning(s), "
-            f"{counts['info']} note(s); {len(result.jobs)} job(s) from {len(result.files)} file(s)")
+    return (f"mlci lint {shown_path(result, result.file)}: {verdict}: {counts['error']} error(s), "
+            f"{counts['warning']} warning(s), {counts['info']} note(s); "
+            f"{len(result.jobs)} job(s) from {len(result.files)} file(s)")
 
 
 def as_text(result: LintResult) -> str:
-    return "\n".join([*(_line(f) for f in result.findings), summary(result)]) + "\n"
+    return "\n".join([*(_line(f, result) for f in result.findings), summary(result)]) + "\n"
 
 
 def as_json(result: LintResult) -> str:

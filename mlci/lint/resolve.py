@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import glob
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from mlci.errors import ConfigError
 from mlci.lint.findings import Finding
 from mlci.lint.inputs import InputContext
-from mlci.lint.source import Document, Location, Reference, deepest_mark, parse_source
+from mlci.lint.source import KEY, Document, Location, Reference, deepest_mark, parse_source
 
 GLOBAL_KEYWORDS = {"default", "include", "stages", "variables", "workflow", "spec"}
 DEPRECATED_GLOBALS = {"image", "services", "cache", "before_script", "after_script"}
@@ -23,7 +24,6 @@ DEFAULT_KEYS = (
     "after_script", "artifacts", "before_script", "cache", "hooks", "id_tokens", "image", "interruptible",
     "retry", "services", "tags", "timeout",
 )
-SCRIPT_KEYS = {"script", "before_script", "after_script"}
 MAX_INCLUDES = 150
 MAX_EXTENDS_DEPTH = 11
 
@@ -44,6 +44,10 @@ class Pipeline:
 
     def where(self, path: tuple) -> Location:
         return deepest_mark(self.origins, path) or self.origins.get((), Location(self.main_file, 1, 1))
+
+    def where_key(self, path: tuple) -> Location:
+        """Where the key at the end of `path` was written (a value's own line may differ)."""
+        return self.origins.get((*path, KEY)) or self.where(path)
 
     def job_where(self, job: str, path: tuple = ()) -> Location:
         """Where a value of an expanded job was written (its own line, an extended parent's, or default's)."""
@@ -211,49 +215,93 @@ def _lookup(data: dict, target: tuple[str, ...]) -> tuple[bool, Any]:
     return True, node
 
 
-def _flatten_scripts(value: Any) -> Any:
-    if not isinstance(value, list):
-        return value
-    flat = []
-    for item in value:
+# GitLab flattens nested arrays in these keywords: `Entry::Commands` (scripts, at most 10 levels) and the
+# composable arrays (rules, needs, services, cache) do `[config].flatten`; stages allow 10 levels; the schema
+# accepts nested tags. That is what makes `rules: [!reference [.mr-rules, rules], {if: ...}]` valid.
+JOB_LIST_KEYS = {"script": 10, "before_script": 10, "after_script": 10, "rules": None, "needs": None,
+                 "services": None, "cache": None, "tags": None}
+GLOBAL_LIST_KEYS = {"stages": 10, "before_script": 10, "after_script": 10, "services": None, "cache": None}
+MAX_REFERENCE_DEPTH = 10
+
+
+def _leaves(value: list, path: tuple, depth: int = 1) -> Iterator[tuple[tuple, Any, int]]:
+    """(original path, value, nesting depth) of each item of a nested list, in order."""
+    for index, item in enumerate(value):
         if isinstance(item, list):
-            flat.extend(_flatten_scripts(item))
+            yield from _leaves(item, (*path, index), depth + 1)
         else:
-            flat.append(item)
-    return flat
+            yield (*path, index), item, depth
+
+
+def _flatten_at(container: dict, key: str, path: tuple, origins: dict, max_depth: int | None,
+                findings: list[Finding]) -> None:
+    value = container.get(key)
+    if not isinstance(value, list) or not any(isinstance(item, list) for item in value):
+        return
+    here = (*path, key)
+    leaves = list(_leaves(value, here))
+    deepest = max(depth for _, _, depth in leaves) if leaves else 1
+    if max_depth is not None and deepest > max_depth:
+        findings.append(Finding.make(
+            "schema", f"{'.'.join(map(str, here))}: nested more than {max_depth} levels deep (GitLab flattens "
+            f"nested arrays up to {max_depth} levels)", deepest_mark(origins, here) or origins[()]))
+    saved = {k: v for k, v in origins.items() if k[: len(here)] == here and len(k) > len(here)}
+    for old in saved:
+        del origins[old]
+    container[key] = [item for _, item, _ in leaves]
+    for new_index, (old_path, _, _) in enumerate(leaves):
+        _copy_under(origins, saved, old_path, (*here, new_index))
+
+
+def flatten_lists(data: dict, origins: dict, findings: list[Finding]) -> None:
+    """Flatten the nested lists GitLab flattens, moving each item's location with it."""
+    for key, limit in GLOBAL_LIST_KEYS.items():
+        _flatten_at(data, key, (), origins, limit, findings)
+    workflow = data.get("workflow")
+    if isinstance(workflow, dict):
+        _flatten_at(workflow, "rules", ("workflow",), origins, None, findings)
+    for name, job in data.items():
+        if not isinstance(job, dict) or name in GLOBAL_KEYWORDS - {"default"}:
+            continue
+        for key, limit in JOB_LIST_KEYS.items():
+            _flatten_at(job, key, (name,), origins, limit, findings)
+        hooks = job.get("hooks")
+        if isinstance(hooks, dict):
+            _flatten_at(hooks, "pre_get_sources_script", (name, "hooks"), origins, 10, findings)
+        for index, rule in enumerate(job.get("rules") or []):
+            if isinstance(rule, dict):
+                _flatten_at(rule, "needs", (name, "rules", index), origins, None, findings)
 
 
 def resolve_references(pipeline: Pipeline) -> None:
+    """Replace every `!reference` by a copy of what it points at; its values keep the lines they were written on."""
     findings = pipeline.findings
+    origins = pipeline.origins
+    source_origins = dict(origins)
 
-    def resolve(value: Any, depth: int) -> Any:
+    def resolve(value: Any, path: tuple, depth: int) -> Any:
         if isinstance(value, Reference):
             found, target = _lookup(pipeline.data, value.target)
             if not found:
                 findings.append(Finding.make("extends", f"!reference {list(value.target)} points at nothing",
                                              value.location))
                 return None
-            if depth > 10:
-                findings.append(Finding.make("extends", "!reference nested more than 10 levels", value.location))
+            if depth >= MAX_REFERENCE_DEPTH:
+                findings.append(Finding.make("extends", f"!reference nested more than {MAX_REFERENCE_DEPTH} levels",
+                                             value.location))
                 return None
-            return resolve(copy.deepcopy(target), depth + 1)
+            _drop_under(origins, path)
+            _copy_under(origins, source_origins, tuple(value.target), path)
+            origins[path] = value.location
+            return resolve(copy.deepcopy(target), path, depth + 1)
         if isinstance(value, dict):
-            return {k: resolve(v, depth) for k, v in value.items()}
+            return {k: resolve(v, (*path, k), depth) for k, v in value.items()}
         if isinstance(value, list):
-            return [resolve(v, depth) for v in value]
+            return [resolve(v, (*path, i), depth) for i, v in enumerate(value)]
         return value
 
-    resolved = resolve(pipeline.data, 0)
-    for job in resolved.values():
-        if isinstance(job, dict):
-            for key in SCRIPT_KEYS & set(job):
-                job[key] = _flatten_scripts(job[key])
-    for key in SCRIPT_KEYS & set(resolved):
-        resolved[key] = _flatten_scripts(resolved[key])
-    if isinstance(resolved.get("default"), dict):
-        for key in SCRIPT_KEYS & set(resolved["default"]):
-            resolved["default"][key] = _flatten_scripts(resolved["default"][key])
-    pipeline.data = resolved
+    pipeline.data = resolve(pipeline.data, (), 0)
+    flatten_lists(pipeline.data, origins, findings)
 
 
 def _expand_job(pipeline: Pipeline, name: str, chain: tuple[str, ...], cache: dict) -> tuple[dict, dict]:

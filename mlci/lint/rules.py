@@ -248,7 +248,7 @@ def job_without_script(pipeline: Pipeline) -> Iterator[Finding]:
     """GitLab rejects a visible job that neither runs a script nor triggers a pipeline."""
     for name, job in pipeline.jobs.items():
         if not any(key in job for key in ("script", "trigger", "run")):
-            yield Finding.make("schema", f"job '{name}' has no script, run or trigger (after extends)",
+            yield Finding.make("job-script-missing", f"job '{name}' has no script, run or trigger (after extends)",
                                pipeline.job_where(name), job=name)
 
 

@@ -29,6 +29,18 @@ class Location:
         return f"{self.file}:{self.line}:{self.column}"
 
 
+class _KeyMark:
+    """Path suffix under which a mapping key's own location is kept (a misspelled key is reported there)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<key>"
+
+
+KEY = _KeyMark()
+
+
 def deepest_mark(marks: Mapping[Path_, Location], path: Path_) -> Location | None:
     """Where the deepest node on `path` that has a location was written (path itself, else a parent)."""
     probe = tuple(path)
@@ -58,9 +70,13 @@ class Document:
     def where(self, path: Path_) -> Location:
         return deepest_mark(self.marks, path) or self.marks.get((), Location(self.file, 1, 1))
 
+    def where_key(self, path: Path_) -> Location:
+        return self.marks.get((*path, KEY)) or self.where(path)
 
-class _GitLabLoader(yaml.SafeLoader):
-    """SafeLoader that composes `!reference` sequences instead of rejecting the tag."""
+
+# Composing builds nodes only (no constructors run), so `!reference` needs no special loader; the C parser,
+# where PyYAML has it, is several times faster than the pure-Python one.
+_COMPOSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 Interpolator = Callable[[str, Location], Any]
@@ -97,6 +113,7 @@ class _Builder:
                     raise ConfigError("mapping keys must be plain scalars", location=str(self.location(key_node)))
                 if key in result:
                     self.duplicates.append((str(key), self.location(key_node)))
+                self.marks[(*path, key, KEY)] = self.location(key_node)
                 result[key] = self.build(value_node, (*path, key))
                 if isinstance(value_node, (yaml.MappingNode, yaml.SequenceNode)):
                     # A block collection starts on the line after its key; people look for the key.
@@ -146,7 +163,7 @@ def _yaml_error(exc: yaml.YAMLError, file: str) -> ConfigError:
 def parse_source(text: str, file: str) -> SourceFile:
     """Split a CI file into header and body nodes. A first document holding only `spec:` is the header."""
     try:
-        nodes = list(yaml.compose_all(text, Loader=_GitLabLoader))
+        nodes = list(yaml.compose_all(text, Loader=_COMPOSER))
     except yaml.YAMLError as exc:
         raise _yaml_error(exc, file) from None
     header = None

@@ -7,55 +7,10 @@ instead (see child_pipeline.py).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-_UNIT_SECONDS = {
-    "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
-    "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60,
-    "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600,
-    "d": 86400, "day": 86400, "days": 86400,
-    "w": 604800, "week": 604800, "weeks": 604800,
-}
-_PART = re.compile(r"(\d+)\s*([A-Za-z]+)")
-_WHOLE = re.compile(r"^\s*(?:\d+\s*[A-Za-z]+\s*(?:,\s*)?)+$")
-
-
-def parse_duration(text: str) -> timedelta:
-    """'30d', '2w', '36h', '1d 12h', '90 minutes' -> timedelta. ValueError says what is wrong."""
-    if not isinstance(text, str) or not _WHOLE.match(text):
-        raise ValueError(
-            f"{text!r} is not a duration; write a number and a unit, e.g. \"30d\", \"2w\", \"36h\" or \"1d 12h\""
-        )
-    total = 0
-    for amount, unit in _PART.findall(text):
-        seconds = _UNIT_SECONDS.get(unit.lower())
-        if seconds is None:
-            hint = " (months vary in length; write days, e.g. \"30d\")" if unit.lower().startswith("mo") else ""
-            raise ValueError(f"unknown unit {unit!r} in {text!r}; use s, m, h, d or w{hint}")
-        total += int(amount) * seconds
-    if total <= 0:
-        raise ValueError(f"{text!r} must be longer than zero")
-    return timedelta(seconds=total)
-
-
-def format_duration(delta: timedelta) -> str:
-    """A short human reading of a duration: the two largest units, e.g. '31d 2h', '45m', '0s'."""
-    seconds = max(int(delta.total_seconds()), 0)
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size:
-            parts.append(f"{seconds // size}{unit}")
-            seconds %= size
-    return " ".join(parts[:2]) or "0s"
-
-
-def gitlab_timeout(delta: timedelta) -> str:
-    """A job `timeout:` value GitLab's duration parser reads, e.g. '3h 30m'."""
-    minutes = max(int(delta.total_seconds() // 60), 1)
-    hours, minutes = divmod(minutes, 60)
-    return " ".join(p for p in (f"{hours}h" if hours else "", f"{minutes}m" if minutes else "") if p)
+from mlci.durations import format_duration
 
 
 @dataclass(frozen=True)

@@ -2,16 +2,14 @@
 
 Promotion to the first environment is exactly what `mlci deploy --to ENV
 --version V` does (validation check, deploy target, marker moves, audit,
-deploy-ENV.json/.env), so conclude runs that command's own `run()` in this
-process with its documented flags rather than re-implementing any of it.
-Its errors keep their types (refused -> exit 1, config -> 2, external -> 3).
+deploy-ENV.json/.env): both call mlci.deploy.step.deploy_to, so nothing is
+re-implemented here. Its errors keep their types (refused -> exit 1,
+config -> 2, external -> 3).
 Later environments are never touched: production stays manual.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 from typing import Any
 
 
@@ -33,23 +31,11 @@ def first_environment(config) -> str:
 
 def promote_to_first_environment(ctx, config, *, version: str) -> dict[str, Any]:
     """Deploy `version` to the first environment; what happened, for retrain-summary.json."""
-    from mlci.commands import deploy as deploy_command
+    from mlci.deploy.step import deploy_to
 
     environment = first_environment(config)
-    parser = argparse.ArgumentParser(prog="mlci deploy")
-    deploy_command.configure(parser)
-    args = parser.parse_args(["--to", environment, "--version", str(version)])
     ctx.info(f"mlci: promoting version {version} to '{environment}' (mlci deploy --to {environment})")
-    code = deploy_command.run(args, ctx)
-    if code:
-        from mlci.errors import CheckFailed
-
-        raise CheckFailed(f"mlci deploy --to {environment} --version {version} exited with {code}")
-    action: dict[str, Any] = {"environment": environment, "promoted": True}
-    try:
-        deployed = json.loads(ctx.out_path(f"deploy-{environment}.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        deployed = None
-    if isinstance(deployed, dict):
-        action["deploy"] = {k: v for k, v in deployed.items() if k != "version"}
-    return action
+    outcome = deploy_to(ctx, config, environment=environment, version=str(version))
+    deployed = outcome.to_json()
+    return {"environment": environment, "promoted": True,
+            "deploy": {k: v for k, v in deployed.items() if k != "version"}}

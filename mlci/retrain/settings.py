@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from mlci.retrain.decision import parse_duration
+from mlci.durations import parse_duration
 
 _VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 ALL_EVENTS = ("drift", "gate", "retrained", "skipped", "blocked")

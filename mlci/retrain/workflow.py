@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from mlci.durations import format_duration, gitlab_timeout, parse_duration
 from mlci.errors import ConfigError, MlciError, UsageError
 from mlci.outputs.atomic import atomic_write, write_json
 from mlci.outputs.dotenv import write_dotenv
@@ -29,7 +30,7 @@ from mlci.retrain.conclude import (
     replace_images,
     split_reasons,
 )
-from mlci.retrain.decision import decide, format_duration, gitlab_timeout, parse_duration, parse_flag
+from mlci.retrain.decision import decide, parse_flag
 from mlci.retrain.settings import RetrainSettings, load_settings
 
 DECISION_FILE = "retrain-decision.json"

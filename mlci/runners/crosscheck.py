@@ -118,6 +118,13 @@ def set_at(pipeline, location: Location, root) -> Location:
     return location
 
 
+def never_runs(job: dict) -> bool:
+    """Every rule says `when: never`: a template switch is off (e.g. tuning), so no runner ever gets the job."""
+    rules = job.get("rules")
+    return isinstance(rules, list) and bool(rules) and all(
+        isinstance(rule, dict) and rule.get("when") == "never" for rule in rules)
+
+
 def jobs_from_pipeline(pipeline, root=None) -> list[RoutedJob]:
     """Tagged jobs of a merged pipeline (mlci.lint.resolve.Pipeline), plus the retrain child's training job.
 
@@ -127,7 +134,7 @@ def jobs_from_pipeline(pipeline, root=None) -> list[RoutedJob]:
     jobs: list[RoutedJob] = []
     for name, job in pipeline.jobs.items():
         tags = job.get("tags")
-        if not isinstance(tags, list) or not tags:
+        if not isinstance(tags, list) or not tags or never_runs(job):
             continue
         tags = tuple(str(t) for t in tags)
 

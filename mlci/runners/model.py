@@ -24,7 +24,7 @@ ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"  # what the cluster autoscal
 
 def parse_seconds(text: Any) -> int:
     """'10m', '6h', '1h 30m' -> seconds; ValueError with a readable message."""
-    from mlci.retrain.decision import parse_duration
+    from mlci.durations import parse_duration
 
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         raise ValueError(f"{text!r} has no unit; write e.g. \"10m\" or \"6h\"")

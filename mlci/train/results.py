@@ -44,7 +44,12 @@ def train_summary(
     killed_reason: str | None = None,
     reused_from: Mapping[str, str] | None = None,
     warnings: Sequence[str] = (),
+    step_seconds: float | None = None,
+    metrics: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
+    """train.json. `duration_seconds` is the training command's own run time (also the run's
+    `mlci.duration_seconds` tag and what `mlci train` prints); `step_seconds` is the whole `mlci train`
+    step of this job (fingerprint, MLflow run, telemetry, uploads; zero training on a cache hit)."""
     return {
         "run_id": run_id,
         "experiment_id": experiment_id,
@@ -55,6 +60,7 @@ def train_summary(
         "exit_code": exit_code,
         "killed_reason": killed_reason,
         "duration_seconds": round(duration_seconds, 3),
+        "step_seconds": round(step_seconds, 3) if step_seconds is not None else None,
         "fingerprint": fingerprint,
         "cache_hit": cache_hit,
         "reused_from": dict(reused_from) if reused_from else None,
@@ -63,7 +69,32 @@ def train_summary(
         "data": [asdict(f) for f in data],
         "telemetry": dict(telemetry) if telemetry else None,
         "warnings": list(warnings),
+        "metrics": dict(metrics) if metrics is not None else None,
     }
+
+
+def final_metrics_table(metrics: Mapping[str, float], *, limit: int = 25) -> list[str]:
+    """The run's final metrics as aligned lines for the job log (telemetry's system/* left out)."""
+    shown = sorted((name, value) for name, value in metrics.items() if not name.startswith("system/"))
+    if not shown:
+        return ["  (the training command logged no metrics)"]
+    width = max(len("metric"), *(len(name) for name, _ in shown[:limit]))
+    lines = [f"  {'metric':<{width}}  value"]
+    lines += [f"  {name:<{width}}  {value:.6g}" for name, value in shown[:limit]]
+    if len(shown) > limit:
+        lines.append(f"  ... {len(shown) - limit} more in train.json")
+    return lines
+
+
+def where_to_see(*, tracking_uri: str, ui_url: str, experiment_id: str, run_id: str) -> str:
+    """Where a person opens the run: an MLflow UI link, GitLab's page, or the command for a local store."""
+    if ui_url:
+        return f"{ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+    if "/api/v4/projects/" in tracking_uri:
+        return "GitLab: the project's Analyze > Model experiments page (run " + run_id + ")"
+    if tracking_uri.startswith("sqlite:"):
+        return f"mlflow ui --backend-store-uri {tracking_uri}  (experiment {experiment_id}, run {run_id})"
+    return f"{tracking_uri} (experiment {experiment_id}, run {run_id})"
 
 
 def _json_tag(tags: Mapping[str, str], key: str) -> Any:

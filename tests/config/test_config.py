@@ -124,3 +124,20 @@ def test_config_error_exits_2_with_location_on_stderr(tmp_path, clean_env, run_c
     code, _, err = run_cli("--config", str(path), "config", "show")
     assert code == 2
     assert f"{path}:2:3: unknown key 'nmae'; did you mean 'name'?" in err
+
+
+def test_config_show_names_the_file_line_of_values_inside_open_ended_sections(tmp_path, clean_env, run_cli,
+                                                                              monkeypatch):
+    write(tmp_path, """\
+        version: 1
+        data:
+          sources:
+            patients:
+              path: data/patients.parquet
+        """)
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run_cli("config", "show", "--format", "json")
+    assert code == 0
+    values = json.loads(out)["values"]
+    assert values["data.sources.patients.path"] == {"value": "data/patients.parquet", "source": "file mlci.yml:5:13"}
+    assert values["data.drift.exclude"]["source"] == "default"

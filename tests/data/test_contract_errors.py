@@ -48,8 +48,8 @@ def _contract_file(project, body: str):
         ("""\
          columns:
            amount:
-             max-age: 3 days
-         """, "contract.yml:3:14", "does not match"),
+             max-age: 3 months
+         """, "contract.yml:3:14", "unknown unit 'months' in '3 months'; use s, m, h, d or w (months vary"),
         ("""\
          columns:
            amount: {min: "zero"}
@@ -148,7 +148,7 @@ INVALID_CONTRACTS = [
     {"columns": {"a": {"min": True}}},
     {"columns": {"a": {"max": {"exclusive": True}}}},
     {"columns": {"a": {"severity": "fatal"}}},
-    {"columns": {"a": {"max-age": "3 days"}}},
+    {"columns": {"a": {"max-age": "three days"}}},
     {"columns": {"a": {"max-null-fraction": 1.5}}},
     {"columns": {"a": {"length": {}}}},
     {"columns": {"a": {"allowed": []}}},

@@ -39,8 +39,8 @@ def test_a_long_wait_for_ping_is_announced_not_silent(run_cli, project):
     code, out, _ = smoke(run_cli, project, "--url", url, "--payload",
                          str(write(project.root / "p.json", {"inputs": [[1]]})), "--wait", "1")
     assert code == 3
-    assert f"{url}/ping is not answering yet (ConnectionError" in out
-    assert "waiting up to 1 s (--wait)" in out
+    assert f"waiting for {url}/ping (not answering yet: ConnectionError" in out
+    assert "up to 1 s (--wait)) ..." in out
 
 
 def test_a_served_environment_whose_server_has_stopped_says_so(run_cli, project):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -128,6 +129,9 @@ def test_latency_from_a_sample_file_and_relative_to_the_champion(project):
     assert verdict["kind"] == "budget-relative"
     assert verdict["observed"] > 2 * verdict["champion"]
     assert "latency-p50-ms" in project.json()["champion"]["budgets"]
+    # The seconds spent loading and timing each model are announced, not silent.
+    assert "measuring the candidate's latency (loading it, then" in out
+    assert re.search(r"measuring the champion \(version \d+\)'s latency: p50 [\d.]+ ms, p95 [\d.]+ ms after ", out)
 
 
 def test_missing_input_example_and_sample_is_reported_not_crashed(project, tmp_path):

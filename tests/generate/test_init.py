@@ -49,6 +49,7 @@ def test_init_refuses_to_overwrite_an_edited_file_without_force(project, run_cli
     code, _, err = run_cli("init", "--train-command", "python other.py")
     assert code == 2
     assert "refusing to overwrite mlci.yml" in err and "--force" in err
+    assert "skipped mlci.yml: it exists and differs from what `mlci init` would write now" in err
     assert (project / "mlci.yml").read_text() == edited, "nothing was touched"
     assert "python other.py" not in (project / ".gitlab-ci.yml").read_text()
 
@@ -61,6 +62,8 @@ def test_init_again_with_the_same_answers_changes_nothing(project, run_cli):
     assert run_cli("init")[0] == 0
     code, out, _ = run_cli("init")
     assert code == 0 and "wrote" not in out
+    assert "skipped mlci.yml: already what `mlci init` would write" in out
+    assert "skipped .gitlab-ci.yml: already what `mlci init` would write" in out
 
 
 @pytest.mark.parametrize(("kind", "key", "value"), [

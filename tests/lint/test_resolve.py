@@ -206,8 +206,8 @@ def test_schema_errors_point_at_the_file_and_line_that_holds_them(repo):
 
 def test_a_job_without_script_or_trigger_is_an_error(repo):
     result = repo.lint("lonely:\n  image: python:3.12-slim\n  stage: test\n")
-    assert [f.message for f in found(result, "schema")] == ["job 'lonely' has no script, run or trigger (after "
-                                                            "extends)"]
+    messages = [f.message for f in found(result, "job-script-missing")]
+    assert messages == ["job 'lonely' has no script, run or trigger (after extends)"]
 
 
 def test_duplicate_keys_are_warned_about(repo):

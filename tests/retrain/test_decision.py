@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from mlci.retrain.decision import decide, format_duration, gitlab_timeout, parse_duration, parse_flag
+from mlci.durations import format_duration, gitlab_timeout, parse_duration
+from mlci.retrain.decision import decide, parse_flag
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
 DAY = timedelta(days=1)

@@ -58,7 +58,9 @@ class Project:
         return path
 
     def write_config(self, runners: dict | None = None, **sections) -> Path:
-        data = {"version": 1, "project": {"name": "demo"}, "gitlab": {"url": "https://gitlab.example.com"}}
+        data = {"version": 1, "project": {"name": "demo"}, "gitlab": {"url": "https://gitlab.example.com"},
+                # what the included train and gate templates need, so lint reports only the runner findings
+                "train": {"command": "python train.py"}, "gate": {"rules": [{"metric": "accuracy", "min": 0.8}]}}
         data.update(sections)
         data["runners"] = self.runners if runners is None else runners
         path = self.root / "mlci.yml"

@@ -21,7 +21,7 @@ def test_lint_reports_a_training_job_no_pool_serves_at_its_tags(project, run_cli
     project.write_config()
     code, text = lint(project, run_cli)
     assert code == 1
-    line = next(line for line in text.splitlines() if "MLCI020" in line)
+    line = next(line for line in text.splitlines() if "MLCI030" in line)
     # At the include's input, the line the user wrote, not the template's `tags: $[[ inputs.tags ]]`.
     assert re.match(r"\.gitlab-ci\.yml:3:\d+: error: job 'mlci-train' needs a runner with tags "
                     r"\[gpu, h100\]", line), line
@@ -31,7 +31,7 @@ def test_lint_reports_a_training_job_no_pool_serves_at_its_tags(project, run_cli
 def test_lint_is_quiet_when_every_job_has_a_pool(project, run_cli):
     project.write_config()
     code, text = lint(project, run_cli)
-    assert code == 0 and "MLCI02" not in text, text
+    assert code == 0 and "MLCI03" not in text, text
 
 
 def test_lint_without_runner_pools_skips_the_check(project, run_cli):
@@ -42,7 +42,7 @@ def test_lint_without_runner_pools_skips_the_check(project, run_cli):
         """)
     project.write_config(runners={})
     code, text = lint(project, run_cli)
-    assert code == 0 and "MLCI020" not in text
+    assert code == 0 and "MLCI030" not in text
 
 
 def test_a_pool_no_job_uses_is_a_warning_at_its_tags_in_mlci_yml(project, run_cli):
@@ -50,7 +50,7 @@ def test_a_pool_no_job_uses_is_a_warning_at_its_tags_in_mlci_yml(project, run_cl
     project.write_config()
     code, text = lint(project, run_cli)
     assert code == 0  # a warning
-    line = next(line for line in text.splitlines() if "MLCI021" in line)
+    line = next(line for line in text.splitlines() if "MLCI031" in line)
     tags_line = next(i for i, raw in enumerate((project.root / "mlci.yml").read_text().splitlines(), 1)
                      if "rtx-lab" in raw) - 1  # the `tags:` key above the list item
     assert line.startswith(f"mlci.yml:{tags_line}:"), line

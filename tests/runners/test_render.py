@@ -307,7 +307,7 @@ def test_render_refuses_a_pipeline_whose_training_job_no_pool_serves(project, ru
                      r"\[gpu, h100\], but no pool", err), err
     assert "nothing written" in err and not (project.root / "infra").exists()
     plan = json.loads((project.root / "mlci-out" / "runners-plan.json").read_text())
-    assert plan["findings"][0]["rule"] == "MLCI020"
+    assert plan["findings"][0]["rule"] == "MLCI030"
 
 
 def test_without_a_gitlab_url_render_says_where_to_set_it(project, run_cli):
@@ -336,3 +336,15 @@ def test_plan_prints_the_table_and_writes_no_folder(project, run_cli):
     assert not (project.root / "infra").exists()
     code, out, _ = run_cli("runners", "plan", "--format", "json")
     assert code == 0 and json.loads(out)["totals"]["concurrency"] == 9
+
+
+def test_a_switched_on_tuning_job_needs_the_pool_too(project):
+    # Whichever of mlci-train and mlci-train-tune the `tune` switch turns off can never run, so it asks
+    # nothing of any pool (the test above: tune off, only mlci-train).
+    project.write_ci("""\
+        include:
+          - local: ci_templates/mlci-train.yml
+            inputs: {tags: [gpu, multi-gpu], tune: true}
+        """)
+    _, check = project.render()
+    assert check.served["quad"] == ["mlci-train-tune"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -126,6 +127,15 @@ def test_sklearn_training_run_records_params_metrics_lineage_data_and_dotenv(pro
     assert summary["data"][0]["rows"] == 150
     assert summary["telemetry"]["gpu"]["available"] is False
     assert summary["telemetry"]["cpu"]["peak_percent"] is not None
+    # One span per name: the command's run time everywhere it is called duration, the whole step beside it.
+    assert summary["duration_seconds"] == round(float(tags["mlci.duration_seconds"]), 3)
+    assert summary["step_seconds"] >= summary["duration_seconds"]
+    assert summary["metrics"]["accuracy"] == run.data.metrics["accuracy"]
+    # The job log ends with the run's final metrics and where to look at them.
+    assert f"final metrics of run {run_id}:" in out
+    table = out.split("final metrics")[1]
+    assert re.search(r"^  accuracy +[0-9.]+$", table, re.M) and "system/" not in table, table
+    assert "see them in: mlflow ui --backend-store-uri sqlite:" in out and f"run {run_id})" in out
 
 
 def test_second_identical_run_is_a_cache_hit_and_reuses_the_run(project, run_cli):

@@ -112,3 +112,25 @@ def test_a_killed_job_retried_resumes_the_study_with_no_trial_lost_or_duplicated
     assert not [r for r in runs.values() if r.info.status == "RUNNING"], "no run is left RUNNING"
     for text in (out, err, "".join(first_out.lines)):
         assert PASSWORD not in text
+
+
+def _open_fresh_storage(url: str) -> str:
+    from mlci.adapters.optuna_storage import open_storage
+    from mlci.tune.settings import Storage, normalize_db_url
+
+    try:
+        open_storage(Storage("rdb", url=normalize_db_url(url)), heartbeat_seconds=60, grace_seconds=120,
+                     stale_callback=None)
+        return "ok"
+    except Exception as exc:  # reported to the test, which shows it
+        return f"{type(exc).__name__}: {exc}"
+
+
+def test_parallel_jobs_opening_a_fresh_database_at_once_all_get_the_storage(postgres_server):
+    """`parallel: N` jobs start together; the ones that lose the race to create Optuna's tables must join."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    url = postgres_server.create_database("tune_schema_race")
+    with ProcessPoolExecutor(max_workers=6) as pool:
+        outcomes = list(pool.map(_open_fresh_storage, [url] * 6))
+    assert outcomes == ["ok"] * 6
