@@ -170,6 +170,32 @@ def plan_metric(state: dict[str, Any], name: str, *, baseline: float, source: st
             "one-sided two-proportion z-test, O'Brien-Fleming-type alpha spending"}
 
 
+def new_state(*, mode: str, environment: str, stable: str, canary: str, percent: float,
+              settings: dict[str, Any], metrics: dict[str, dict[str, Any]], started_at: datetime) -> dict[str, Any]:
+    """The persisted state of a new experiment; `metrics` maps names to {kind, better, min-effect, baseline, ...}.
+
+    Each metric's design is fixed here, once: a design that changed with the data would spend alpha twice.
+    """
+    if mode not in (CANARY, AB):
+        raise ValueError(f"mode must be {CANARY} or {AB}, not {mode!r}")
+    if not 0.0 < float(percent) < 100.0:
+        raise ValueError(f"the new version's share of traffic must be between 0 and 100 percent, not {percent}")
+    state: dict[str, Any] = {
+        "version": 1, "mode": mode, "environment": environment, "stable": str(stable), "canary": str(canary),
+        "percent": float(percent), "started-at": started_at.isoformat(timespec="seconds"),
+        "settings": {key: settings[key] for key in ("alpha", "power", "max-looks", "min-duration", "max-duration",
+                                                    "on-max-duration")},
+        "metrics": {name: {key: value for key, value in metric.items() if key not in ("baseline", "baseline-source")}
+                    for name, metric in metrics.items()},
+    }
+    for name, metric in metrics.items():
+        state["metrics"][name]["design"] = plan_metric(state, name, baseline=float(metric["baseline"]),
+                                                       source=str(metric.get("baseline-source", "configured")),
+                                                       threshold=metric.get("threshold"))
+        state["metrics"][name]["looks"] = []
+    return state
+
+
 def information(metric_design: dict[str, Any], counts: Counts | None) -> float:
     if counts is None:
         return 0.0

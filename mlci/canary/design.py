@@ -115,12 +115,18 @@ def critical_value(fractions: Sequence[float], criticals: Sequence[float], t: fl
 
     Infinite when the spending leaves nothing to spend at this look (nothing can reject).
     """
-    past = tuple(float(value) for value in fractions)
+    return _critical_value(tuple(float(value) for value in fractions), tuple(float(c) for c in criticals),
+                           float(t), float(alpha), float(step))
+
+
+@functools.lru_cache(maxsize=4096)
+def _critical_value(past: tuple[float, ...], criticals: tuple[float, ...], t: float, alpha: float,
+                    step: float) -> float:
     _check_fractions([*past, t])
     budget = spent(t, alpha) - spent(past[-1] if past else 0.0, alpha)
     if budget <= _NEGLIGIBLE:
         return math.inf
-    x, wf = _continuation(past, tuple(float(c) for c in criticals), 0.0, step)
+    x, wf = _continuation(past, criticals, 0.0, step)
     previous = past[-1] if past else 0.0
     if not x.size:
         return math.inf
@@ -181,6 +187,7 @@ def worse_rate(baseline: float, min_effect: float, better: str) -> float:
     return baseline + min_effect if better == "lower" else baseline - min_effect
 
 
+@functools.lru_cache(maxsize=256)
 def fixed_sample_size(*, baseline: float, min_effect: float, better: str, alpha: float, power: float,
                       ratio: float, alternative: str = "larger") -> float:
     """Requests of the new version a single two-proportion test needs (statsmodels, Cohen's h).
