@@ -44,6 +44,10 @@ tools: $(NODE_STAMP)
 	  echo "installing prometheus and promtool (needed by the monitoring tests)"; \
 	  (apt-get install -y -qq prometheus >/dev/null 2>&1 || \
 	   (apt-get update -qq && apt-get install -y -qq prometheus >/dev/null)); }
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { \
+	  echo "installing nginx (the canary tests' traffic router)"; \
+	  (apt-get install -y -qq nginx >/dev/null 2>&1 || \
+	   (apt-get update -qq && apt-get install -y -qq nginx >/dev/null)); }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

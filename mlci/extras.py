@@ -26,6 +26,8 @@ MODULE_EXTRAS: dict[str, str] = {
     "onnxruntime": "optimize",
     "skl2onnx": "optimize",
     "onnxscript": "optimize",
+    "statsmodels": "canary",
+    "scipy": "canary",
 }
 
 

@@ -20,6 +20,7 @@ from mlci.config.schema import full_schema
 FROM_ELSEWHERE = {
     "MLCI_MODEL_VERSION",  # the gate's dotenv
     "MLCI_ROLLBACK_TO",  # the rollback job's "Run job" form
+    "MLCI_CANARY_REASON",  # the canary abort job's "Run job" form
     "MLCI_SETUP_COMMAND",  # .mlci-install-*
     "MLCI_DEPLOY_URL",  # the deploy job's own dotenv (environment:url)
 }
