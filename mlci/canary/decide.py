@@ -248,7 +248,7 @@ def _look_json(look: list[float], number: int, alpha: float) -> dict[str, Any]:
     t, critical, z, p, n_canary, n_stable = look
     return {"look": number, "information": _round(t), "boundary-z": _round(critical),
             "nominal-alpha": _round(design.normal_sf(critical) if math.isfinite(critical) else 0.0, 8),
-            "alpha-spent": _round(design.spent(t, alpha), 8), "alpha": alpha, "z": _round(z), "p": _round(p, 8),
+            "alpha-spent": _round(design.spent(t, alpha), 8), "alpha": alpha, "z": _round(z), "p": float(p),
             "requests-canary": int(n_canary), "requests-stable": int(n_stable)}
 
 
@@ -329,9 +329,9 @@ def _ab_metric(name: str, metric: dict[str, Any], counts: Counts | None, state: 
     if looks:
         t, critical, z, p, n_canary, n_stable = looks[-1]
         result.look = {"look": 1, "information": _round(t), "boundary-z": _round(critical), "alpha": alpha,
-                       "nominal-alpha": alpha, "z": _round(z), "p": _round(p, 8), "alternative": "two-sided",
+                       "nominal-alpha": alpha, "z": _round(z), "p": float(p), "alternative": "two-sided",
                        "requests-canary": int(n_canary), "requests-stable": int(n_stable)} if took else None
-        result.last_look = result.look or {"look": 1, "information": _round(t), "z": _round(z), "p": _round(p, 8),
+        result.last_look = result.look or {"look": 1, "information": _round(t), "z": _round(z), "p": float(p),
                                            "boundary-z": _round(critical), "alpha": alpha}
         result.looks = 1
         result.next_look = None
