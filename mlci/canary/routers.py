@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from mlci.deploy.k8s import ManifestSpec, dns_name, label_value, object_name, render_manifests, yaml_value
+from mlci.deploy.k8s import ManifestSpec, dns_name, label_value, object_name, render_manifests
 
 _NGINX_NAME = re.compile(r"[^A-Za-z0-9_]")
 
@@ -149,5 +149,3 @@ def render_httproute(*, stable: ManifestSpec, canary: ManifestSpec | None, perce
                                     "backendRefs": backends}]}}
     return yaml.safe_dump(document, sort_keys=False, allow_unicode=False, width=2**31 - 1)
 
-
-__all__ = ["Upstream", "canary_spec", "render_httproute", "render_kserve", "render_nginx", "yaml_value"]

@@ -119,9 +119,8 @@ def _analyze_once(ctx, reader, registry, settings, model, version, state):
         if metric.name not in state["metrics"]:
             continue
         counts[metric.name], queries[metric.name] = reader.counts(metric, stable, canary, started)
-    before = len(str(state))
     analysis = decide.analyze(state, counts, flow.now_utc())
-    if analysis.looked or analysis.decision != decide.CONTINUE or len(str(state)) != before:
+    if analysis.looked or (analysis.decision != decide.CONTINUE and not analysis.decided_before):
         flow.save_state(registry, model, version, state)
     return analysis, queries
 
