@@ -52,6 +52,10 @@ tools: $(NODE_STAMP)
 	  echo "installing a Java runtime (needed by PySpark)"; \
 	  (apt-get install -y -qq default-jre-headless >/dev/null 2>&1 || \
 	   (apt-get update -qq && apt-get install -y -qq default-jre-headless >/dev/null)); }
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { \
+	  echo "installing nginx (the canary tests' traffic router)"; \
+	  (apt-get install -y -qq nginx >/dev/null 2>&1 || \
+	   (apt-get update -qq && apt-get install -y -qq nginx >/dev/null)); }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

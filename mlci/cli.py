@@ -43,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "runners": ("mlci.commands.runners", "render the GPU runner fleet (Helm, OpenTofu, Ansible) from mlci.yml"),
     "monitor": ("mlci.commands.monitor", "judge a deployment from Prometheus and its logged requests; roll back "
                 "or retrain"),
+    "canary": ("mlci.commands.canary", "canary and A/B releases: split traffic, test significance, promote or abort"),
 }
 
 

@@ -45,6 +45,7 @@ MODULE_EXTRAS: dict[str, str] = {
     "psycopg": "sql",
     # sqlglot comes with every engine extra; duckdb's is the lightest to name
     "sqlglot": "duckdb",
+    "statsmodels": "canary",
 }
 
 # command (with its sub-command where they differ) -> the extra its template job installs
@@ -65,6 +66,7 @@ COMMAND_EXTRAS: dict[str, str] = {
     "optimize": "optimize",
     "monitor": "monitor",
     "runners": "runners",
+    "canary": "canary",
 }
 
 # extra -> the import names it provides, including what its own mlci[...] references bring
@@ -87,6 +89,7 @@ EXTRA_MODULES: dict[str, frozenset[str]] = {
                            "requests"}),
     "monitor": frozenset({"mlflow", "polars", "pyarrow", "numpy", "scipy", "matplotlib", "pandas", "psutil",
                           "requests", "gitlab", "croniter"}),
+    "canary": frozenset({"statsmodels", "scipy", "numpy", "mlflow", "pandas", "polars", "psutil", "requests"}),
     "mlserver": frozenset({"uv"}),
     "s3": frozenset({"obstore"}),
     "delta": frozenset({"deltalake"}),

@@ -41,7 +41,8 @@ def _is_manual(job: dict) -> bool:
     if not rules:
         return job_when == "manual"
     entering = [rule for rule in rules if isinstance(rule, dict) and rule.get("when", job_when) != "never"]
-    return bool(entering) and all(rule.get("when", job_when) == "manual" for rule in entering)
+    # A job no rule adds (e.g. a switched-off template feature) never runs, so nothing runs unasked.
+    return all(rule.get("when", job_when) == "manual" for rule in entering)
 
 
 def _environment(job: dict) -> tuple[str, str, str]:

@@ -21,6 +21,7 @@ FROM_ELSEWHERE = {
     "MLCI_MODEL_VERSION",  # the gate's dotenv
     "MLCI_ROLLBACK_TO",  # the rollback job's "Run job" form
     "MLCI_COMPONENT_VERSION",  # .mlci-install in the catalog layout ($[[ component.version ]]); else unset
+    "MLCI_CANARY_REASON",  # the canary abort job's "Run job" form
     "MLCI_DEPLOY_URL",  # the deploy job's own dotenv (environment:url)
 }
 
