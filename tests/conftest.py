@@ -86,3 +86,16 @@ def run_cli(capsys):
 def mlci_exe() -> list[str]:
     """Command prefix to run mlci as a separate process with this interpreter."""
     return [sys.executable, "-m", "mlci"]
+
+
+@pytest.fixture(autouse=True)
+def _forget_mlflow_global_uris():
+    """`mlflow.set_tracking_uri()` in one test would outrank MLFLOW_TRACKING_URI in every later test of the
+    same worker (a model loaded from the wrong store); each test starts from the environment again."""
+    yield
+    if "mlflow" in sys.modules:
+        from mlflow.tracking._model_registry import utils as registry_utils
+        from mlflow.tracking._tracking_service import utils as tracking_utils
+
+        tracking_utils._tracking_uri = None
+        registry_utils._registry_uri = None

@@ -290,7 +290,7 @@ def test_bad_rules_are_reported_at_their_line(project):
     )
     code, _, err = project.gate("good")
     assert code == 2
-    assert "mlci.yml:11:7: unknown key 'max-regresion'; did you mean 'max-regression'?" in err
+    assert "mlci.yml:11:7: gate.rules[1]: unknown key 'max-regresion'; did you mean 'max-regression'?" in err
 
 
 def test_mixed_absolute_and_relative_rule_is_rejected_at_its_line(project):
