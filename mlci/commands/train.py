@@ -167,7 +167,6 @@ def run(args, ctx) -> int:
         if same_base is not None:
             ctx.info(cache.environment_miss(prepared.key.record(), same_base.run_id, same_base.tags))
 
-    from mlci.train.supervisor import GuardPolicy
     from mlci.train.wrapper import TrainRequest, run_tracked
 
     if settings.max_runtime:
@@ -185,13 +184,7 @@ def run(args, ctx) -> int:
         params=prepared.params,
         data=prepared.data,
         base_env=ctx.env,
-        policy=GuardPolicy(
-            max_runtime=settings.max_runtime,
-            kill_grace=settings.kill_grace,
-            idle_threshold_percent=settings.idle_threshold_percent,
-            idle_window_seconds=settings.idle_minutes * 60,
-            idle_action=settings.idle_action,
-        ),
+        policy=settings.guard_policy(settings.max_runtime),
         telemetry_interval=settings.telemetry_interval,
         log_data_artifacts=settings.log_data_artifacts,
         data_artifacts_max_bytes=settings.data_artifacts_max_bytes,

@@ -44,6 +44,18 @@ class TrainSettings:
     select_goal: str | None = None
     metrics_direction: dict[str, str] = field(default_factory=dict)
 
+    def guard_policy(self, max_runtime: float | None):
+        """The supervisor's runaway and idle-GPU guard for one run, stopping after `max_runtime` seconds."""
+        from mlci.train.supervisor import GuardPolicy
+
+        return GuardPolicy(
+            max_runtime=max_runtime,
+            kill_grace=self.kill_grace,
+            idle_threshold_percent=self.idle_threshold_percent,
+            idle_window_seconds=self.idle_minutes * 60,
+            idle_action=self.idle_action,
+        )
+
 
 def runtime_guard(configured: float | None, ci_job_timeout: str | None) -> tuple[float | None, str]:
     """(seconds, where it came from). Without a setting, stop before GitLab's own job timeout.

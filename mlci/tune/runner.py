@@ -233,7 +233,6 @@ class TuneJob:
 
     def _train(self, number: int, env, prepared, watch, max_runtime):
         from mlci.train import lineage
-        from mlci.train.supervisor import GuardPolicy
         from mlci.train.wrapper import TrainRequest, run_tracked
 
         settings = self.settings
@@ -256,13 +255,7 @@ class TuneJob:
             params=prepared.params,
             data=prepared.data,
             base_env=env,
-            policy=GuardPolicy(
-                max_runtime=max_runtime,
-                kill_grace=settings.kill_grace,
-                idle_threshold_percent=settings.idle_threshold_percent,
-                idle_window_seconds=settings.idle_minutes * 60,
-                idle_action=settings.idle_action,
-            ),
+            policy=settings.guard_policy(max_runtime),
             telemetry_interval=settings.telemetry_interval,
             log_data_artifacts=settings.log_data_artifacts,
             data_artifacts_max_bytes=settings.data_artifacts_max_bytes,
