@@ -56,6 +56,19 @@ def _index_url(options: InitOptions) -> str:
             f"{quote(options.mlci_project, safe='')}/packages/pypi/simple")
 
 
+# Stages whose image defaults to mlci's release image (the others need the model's own libraries).
+RELEASE_IMAGE_STAGES = ("data", "report", "deploy", "retrain", "monitor", "runners")
+
+
+def _release_image(options: InitOptions) -> str:
+    """mlci's release image in the registry of the project that hosts mlci, when that is not the default."""
+    if options.mlci_project == InitOptions.mlci_project:
+        return ""
+    from mlci import __version__
+
+    return f"${{CI_REGISTRY}}/{options.mlci_project.lower()}:{__version__}"
+
+
 def _stage_inputs(options: InitOptions, stage: str) -> dict[str, object]:
     """The inputs `mlci init` sets on one include; everything else keeps the templates' default."""
     inputs: dict[str, object] = {}
@@ -64,6 +77,8 @@ def _stage_inputs(options: InitOptions, stage: str) -> dict[str, object]:
     index_url = _index_url(options)
     if index_url:
         inputs["index-url"] = index_url  # mlci from the PyPI registry of the project that hosts it
+    if stage in RELEASE_IMAGE_STAGES and _release_image(options):
+        inputs["image"] = _release_image(options)  # and its image from that project's registry
     if stage == "train":
         inputs.update({"image": options.train_image, "tags": [options.gpu_tag], "timeout": options.train_timeout})
     elif stage == "retrain":

@@ -19,6 +19,7 @@ from mlci.config.yamlmarks import LocatedDocument, load_located
 from mlci.errors import ConfigError, ConfigErrors
 
 MANIFEST_PACKAGE = "mlci.generate.manifest"
+VERSION_PLACEHOLDER = "{mlci-version}"
 INPUT_TYPES = ("string", "number", "boolean", "array")
 # The order templates appear in mlci-all.yml, the README and the catalog.
 STAGE_ORDER = ("data", "train", "optimize", "gate", "report", "deploy", "retrain", "monitor", "runners")
@@ -210,7 +211,7 @@ def parse_manifest(text: str, display_path: str) -> StageManifest:
             name=name,
             description=raw["description"].strip(),
             type=raw.get("type", "string"),
-            default=raw.get("default"),
+            default=_stamp_version(raw.get("default")),
             has_default="default" in raw,
             options=tuple(raw.get("options", ())),
             regex=raw.get("regex"),
@@ -226,6 +227,15 @@ def parse_manifest(text: str, display_path: str) -> StageManifest:
         docs=(data.get("docs") or "").strip(),
         path=display_path,
     )
+
+
+def _stamp_version(default: Any) -> Any:
+    """`{mlci-version}` in a default becomes this mlci's version, so a release re-renders its image tag."""
+    if isinstance(default, str) and VERSION_PLACEHOLDER in default:
+        from mlci import __version__
+
+        return default.replace(VERSION_PLACEHOLDER, __version__)
+    return default
 
 
 @dataclass

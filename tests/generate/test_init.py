@@ -84,6 +84,10 @@ def test_init_can_include_from_the_mlci_project_or_the_catalog(project, run_cli,
     # the jobs install mlci from the PyPI registry of the project named, not the templates' default one
     assert train["inputs"]["index-url"].endswith("/api/v4/projects/ml%2Fmlci/packages/pypi/simple")
     assert "install-spec" not in train["inputs"], "the templates install their own version"
+    # light jobs pull that project's release image at the same version; training keeps a framework image
+    data = includes[0]
+    assert data["inputs"]["image"] == f"${{CI_REGISTRY}}/ml/mlci:{__version__}"
+    assert train["inputs"]["image"] == "python:3.12-slim"
 
 
 def test_init_in_a_missing_directory_is_a_usage_error(project, run_cli):

@@ -90,6 +90,8 @@ def test_bump_stamps_every_file_and_generate_check_catches_a_version_set_by_hand
     assert '__version__ = "9.8.7"' in init.read_text()
     assert "MLCI_VERSION: 9.8.7" in (release_tree / "ci_templates" / "mlci-data.yml").read_text()
     assert "MLCI_VERSION: 9.8.7" in (release_tree / "templates" / "data.yml").read_text()
+    # the light jobs' default image is the release image of that same version
+    assert "default: ${CI_REGISTRY}/mlci/mlci:9.8.7" in (release_tree / "templates" / "data.yml").read_text()
     assert "mlci/all@9.8.7" in (release_tree / "README.md").read_text()
     assert __version__ not in (release_tree / "tests/golden/templates/gate-after-sweep.yml").read_text()
     assert "## [9.8.7] - " in (release_tree / "CHANGELOG.md").read_text()
