@@ -22,7 +22,7 @@ INFERENCE_PATHS = 'path=~"/invocations|/v2/models/.+/infer"'
 PRESETS: dict[str, tuple[str, str]] = {
     # name -> (query, unit)
     "error-rate": (
-        f'(sum(rate(rest_server_requests_total{{{INFERENCE_PATHS},status_code=~"5..",$selector}}[$window])) '
+        f'(sum(rate(rest_server_requests_total{{{INFERENCE_PATHS},status_code=~"$status_codes",$selector}}[$window])) '
         f'or vector(0)) / sum(rate(rest_server_requests_total{{{INFERENCE_PATHS},$selector}}[$window]))',
         "ratio",
     ),
@@ -46,7 +46,16 @@ PRESETS: dict[str, tuple[str, str]] = {
         "requests/s",
     ),
 }
+# MLServer answers 400 when the model itself raises, so a failing model shows as 4xx, not only 5xx.
+ERROR_STATUS_CODES = "4..|5.."
 REQUESTS_QUERY = f"sum(increase(rest_server_requests_total{{{INFERENCE_PATHS},$selector}}[$window]))"
+
+def preset_query(name: str, *, status_codes: str = ERROR_STATUS_CODES) -> tuple[str, str]:
+    """A preset's PromQL (placeholders for labels and window left in) and its unit."""
+    query, unit = PRESETS[name]
+    # The codes are a setting, filled in now; the other placeholders are labels, filled in per evaluation.
+    return query.replace("$status_codes", status_codes), unit
+
 
 _DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
@@ -169,7 +178,11 @@ def load_monitor_settings(config) -> MonitorSettings:
                 regression.get("max-decrease-pct") is None:
             raise config.error((*path, "regression"),
                                f"rule '{raw['name']}': regression needs max-increase-pct or max-decrease-pct")
-        query, unit = PRESETS[raw["preset"]] if raw.get("preset") else (raw["query"], "")
+        if raw.get("status-codes") is not None and raw.get("preset") != "error-rate":
+            raise config.error((*path, "status-codes"),
+                               f"rule '{raw['name']}': status-codes only applies to the error-rate preset")
+        query, unit = (preset_query(raw["preset"], status_codes=raw.get("status-codes") or ERROR_STATUS_CODES)
+                       if raw.get("preset") else (raw["query"], ""))
         rules.append(Rule(
             name=raw["name"], query=query, window=raw.get("window") or window, min=raw.get("min"),
             max=raw.get("max"),

@@ -58,6 +58,8 @@ def test_alert_rules_pass_promtool_and_follow_the_live_version(project, run_cli)
     assert rules["MlciTrafficFloor"]["expr"].endswith("< 0.5")
     assert rules["MlciTrafficFloor"]["labels"] == {"severity": "warning", "mlci_action": "rollback",
                                                     "model_name": "tumor", "environment": "production"}
+    # a model that raises answers 400 under MLServer: the error rate counts 4xx as well as 5xx
+    assert 'status_code=~"4..|5.."' in rules["MlciErrorRate"]["expr"]
 
 
 def test_a_broken_rule_fails_the_promtool_check(project, run_cli):
@@ -72,6 +74,13 @@ def test_a_rule_without_threshold_is_a_located_config_error(project, run_cli):
     (project / "mlci.yml").write_text(config)
     code, _, err = run_cli("monitor", "--alert-rules", "rules.yml")
     assert code == 2 and "mlci.yml:" in err and "no threshold" in err
+
+
+def test_status_codes_on_a_rule_other_than_error_rate_is_a_located_config_error(project, run_cli):
+    config = (project / "mlci.yml").read_text().replace("      for: 5m\n", "      for: 5m\n      status-codes: '5..'\n")
+    (project / "mlci.yml").write_text(config)
+    code, _, err = run_cli("monitor", "--alert-rules", "rules.yml")
+    assert code == 2 and "mlci.yml:" in err and "only applies to the error-rate preset" in err
 
 
 def registry_with_production(tmp_path, version_count: int = 1) -> str:

@@ -2,7 +2,8 @@
 
 Three versions of one model in one environment: v1 served fast and cleanly
 for two hours, then v2 took over and answers slowly with 10% server errors,
-and v3 (in another environment) gets almost no traffic.
+and v3 (in another environment) gets almost no traffic. v2's model also raises
+on 5% of the requests, which MLServer answers with 400.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from mlci.adapters.prometheus import PrometheusClient
 from mlci.errors import ConfigError, ExternalServiceError
 from mlci.monitor.decide import DriftResult, decide
 from mlci.monitor.evaluate import Baseline, evaluate
-from mlci.monitor.rules import PRESETS, REQUESTS_QUERY, Labels, MonitorSettings, Regression, Rule
+from mlci.monitor.rules import REQUESTS_QUERY, Labels, MonitorSettings, Regression, Rule, preset_query
 from mlci.monitor.rules import DriftSettings as LiveDrift
 from tests.servers.prometheus import start_prometheus
 
@@ -29,15 +30,16 @@ STEP = 15
 
 
 def series(version: str, environment: str, start: int, end: int, *, rps: float, error_share: float,
-           latency: float) -> list[str]:
+           latency: float, raised_share: float = 0.0) -> list[str]:
     """Counter and histogram samples every STEP seconds, as MLServer with mlci's scrape labels would expose."""
     labels = f'environment="{environment}",model_name="tumor",model_version="{version}",path="/invocations"'
     lines = []
     for index, ts in enumerate(range(start, end, STEP)):
         total = rps * STEP * index
-        errors = total * error_share
-        lines.append(f'rest_server_requests_total{{{labels},status_code="200"}} {total - errors} {ts}')
+        errors, raised = total * error_share, total * raised_share
+        lines.append(f'rest_server_requests_total{{{labels},status_code="200"}} {total - errors - raised} {ts}')
         lines.append(f'rest_server_requests_total{{{labels},status_code="500"}} {errors} {ts}')
+        lines.append(f'rest_server_requests_total{{{labels},status_code="400"}} {raised} {ts}')
         for le in (*BUCKETS, "+Inf"):
             count = total if le == "+Inf" or latency <= le else 0
             lines.append(f'rest_server_request_duration_seconds_bucket{{{labels},le="{le}"}} {count} {ts}')
@@ -48,7 +50,8 @@ def series(version: str, environment: str, start: int, end: int, *, rps: float, 
 def prometheus():
     lines = ["# TYPE rest_server_requests counter", "# TYPE rest_server_request_duration_seconds histogram"]
     lines += series("1", "production", NOW - 3 * 3600, SWITCH, rps=2, error_share=0.0, latency=0.02)
-    lines += series("2", "production", SWITCH, NOW - 60, rps=2, error_share=0.1, latency=0.3)
+    lines += series("2", "production", SWITCH, NOW - 60, rps=2, error_share=0.1, latency=0.3,
+                    raised_share=0.05)
     lines += series("3", "staging", NOW - 3600, NOW - 60, rps=0.01, error_share=0.0, latency=0.02)
     # OpenMetrics wants all samples of a family together and in time order per series.
     requests = sorted((line for line in lines if line.startswith("rest_server_requests_total")),
@@ -69,8 +72,8 @@ def settings(*rules: Rule, min_requests: int = 100) -> MonitorSettings:
     )
 
 
-def preset(name: str, preset_name: str, **kwargs) -> Rule:
-    query, unit = PRESETS[preset_name]
+def preset(name: str, preset_name: str, status_codes: str = "4..|5..", **kwargs) -> Rule:
+    query, unit = preset_query(preset_name, status_codes=status_codes)
     return Rule(name=name, query=query, window=kwargs.pop("window", "30m"), unit=unit, preset=preset_name, **kwargs)
 
 
@@ -86,9 +89,17 @@ def test_error_rate_and_latency_thresholds_over_a_long_window(prometheus):
     config = settings(preset("errors", "error-rate", max=0.05), preset("p95", "latency-p95", max=0.25))
     verdict, rules = judge(prometheus, config, Labels("tumor", "2", "production"))
     assert verdict.decision == "rollback"
-    assert rules["errors"].status == "breached" and rules["errors"].value == pytest.approx(0.1, rel=0.02)
+    # the model's exceptions (400) count as errors next to the 500s
+    assert rules["errors"].status == "breached" and rules["errors"].value == pytest.approx(0.15, rel=0.02)
     assert rules["p95"].status == "breached" and 0.25 < rules["p95"].value <= 0.5
     assert verdict.traffic.requests == pytest.approx(2 * 1800, rel=0.05)
+
+
+def test_error_rate_can_count_server_errors_only(prometheus):
+    config = settings(preset("server errors", "error-rate", status_codes="5..", max=0.12))
+    verdict, rules = judge(prometheus, config, Labels("tumor", "2", "production"))
+    assert rules["server errors"].value == pytest.approx(0.1, rel=0.02)
+    assert rules["server errors"].status == "ok" and verdict.decision == "ok"
 
 
 def test_regression_compares_with_the_previous_versions_baseline_window(prometheus):
