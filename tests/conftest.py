@@ -99,3 +99,12 @@ def _forget_mlflow_global_uris():
 
         tracking_utils._tracking_uri = None
         registry_utils._registry_uri = None
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """`-n 2 --dist loadgroup` (make test): whole modules or groups per worker, long ones first."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from tests.scheduling import ModuleOrGroupScheduling
+
+    return ModuleOrGroupScheduling(config, log)

@@ -1,0 +1,84 @@
+"""How `pytest -n 2 --dist loadgroup` hands tests to workers in this suite.
+
+xdist's own loadgroup does not group anything under pytest 9: it tags each
+test's node id with its group, and pytest 9 no longer reads that attribute. So
+every test travelled alone, and a module's module-scoped fixtures (a database,
+an MLflow server, three model servers) were set up once per worker and again
+whenever another module's tests came in between.
+
+Here the unit of work is a whole module, or, when a module declares
+`pytestmark = [..., pytest.mark.xdist_group("name")]`, every module of that
+group (one PostgreSQL, one S3 stand-in). The long units start first: a
+seven-minute unit handed out last would make the suite seven minutes longer.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+
+from xdist.scheduler import LoadGroupScheduling
+
+# Units measured at a minute or more on a 2-core machine, longest first. The rest keep collection order.
+LONG_UNITS = (
+    "canary",
+    "canary-loop",
+    "monitor-loop",
+    "tests/tune/test_tune_example.py",
+    "tests/e2e/test_pipelines.py",
+    "deploy-serve",
+    "postgres",
+    "optimize",
+    "spark",
+    "lean-venvs",
+    "e2e-local",
+    "tests/train/test_cache_key.py",
+    "tests/runners/test_iac_tools.py",
+)
+
+# `pytestmark = ...` up to the next top-level line, then the group named in it.
+_PYTESTMARK = re.compile(r"^pytestmark\s*=.*?(?=^\S)", re.MULTILINE | re.DOTALL)
+_GROUP = re.compile(r"xdist_group\(\s*[\"']([^\"']+)[\"']")
+
+
+@functools.cache
+def module_group(path: Path) -> str | None:
+    """The xdist_group a module puts all its tests in (its `pytestmark`), if any."""
+    try:
+        statement = _PYTESTMARK.search(path.read_text(encoding="utf-8") + "\n#")
+    except OSError:
+        return None
+    group = _GROUP.search(statement[0]) if statement else None
+    return group[1] if group else None
+
+
+class ModuleOrGroupScheduling(LoadGroupScheduling):
+    def _split_scope(self, nodeid: str) -> str:
+        module = nodeid.split("::", 1)[0]
+        return module_group(Path(self.config.rootpath) / module) or module
+
+    def schedule(self) -> None:
+        if self.collection is not None or not self.collection_is_completed:
+            super().schedule()
+            return
+        if not self._check_nodes_have_same_collection():
+            self.log("**Different tests collected, aborting run**")
+            return
+        self.collection = list(next(iter(self.registered_collections.values())))
+        units: dict[str, dict[str, bool]] = {}
+        for nodeid in self.collection:
+            units.setdefault(self._split_scope(nodeid), {})[nodeid] = False
+        rank = {unit: index for index, unit in enumerate(LONG_UNITS)}
+        for unit in sorted(units, key=lambda name: rank.get(name, len(rank))):  # stable: collection order
+            self.workqueue[unit] = units[unit]
+        for _ in range(len(self.nodes) - len(self.workqueue)):  # more workers than units: stop the spare ones
+            spare, _assigned = self.assigned_work.popitem()
+            spare.shutdown()
+        for node in self.nodes:
+            self._assign_work_unit(node)
+        for node in self.nodes:
+            self._reschedule(node)
+        if not self.workqueue:
+            for node in self.nodes:
+                node.shutdown()
