@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from importlib.metadata import version
 
 import mlflow
 import mlflow.sklearn
@@ -64,6 +65,12 @@ def main() -> None:
             model,
             name="model",
             input_example=train[features].head(3).astype(np.float64),
+            # Pinned as the serving environment will install them. Without a list, MLflow infers one by
+            # loading the model again in a subprocess, which takes longer than this whole training.
+            pip_requirements=[
+                *mlflow.sklearn.get_default_pip_requirements(include_skops=True),
+                *(f"{package}=={version(package)}" for package in ("numpy", "pandas", "scipy")),
+            ],
         )
     print("metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
 
