@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from mlci.adapters.gitlab_ci_local import job_shell_environment
+
 pytest_plugins = ["tests.fakes.plugin"]
 
 # MLflow 3 sends usage telemetry; with no internet each event stalls until it
@@ -15,6 +17,9 @@ os.environ.setdefault("DO_NOT_TRACK", "true")
 os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
 # A job under test that installs mlci must install into its own virtualenv, never the machine's Python.
 os.environ.setdefault("PIP_REQUIRE_VIRTUALENV", "true")
+# gitlab-ci-local's job shells would source ~/.bashrc (and its pyenv shims) when the suite runs outside an
+# interactive shell; every test that starts gitlab-ci-local passes this environment on.
+os.environ.update(job_shell_environment(dict(os.environ)))
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

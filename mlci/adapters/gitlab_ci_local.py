@@ -66,6 +66,22 @@ def untracked_files(cwd: Path) -> list[str]:
     return [line for line in done.stdout.splitlines() if line and not line.startswith(".gitlab-ci-local/")]
 
 
+def job_shell_environment(env: dict[str, str]) -> dict[str, str]:
+    """`env` for gitlab-ci-local, such that its job shells keep the PATH the jobs are given.
+
+    gitlab-ci-local feeds each job's bash through a socket. Bash takes a socket on stdin at shell level 0
+    or 1 for a remote login and sources ~/.bashrc, where pyenv, conda or nvm put their shims in front of
+    the job's PATH: `python` is then not the interpreter that has mlci and the model's libraries. That
+    happens whenever mlci runs outside an interactive shell (a cron job, an IDE, `make` in the background),
+    where SHLVL is 0 or unset.
+    """
+    try:
+        level = int(env.get("SHLVL") or 0)
+    except ValueError:
+        level = 0
+    return env if level >= 1 else {**env, "SHLVL": "1"}
+
+
 def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> int:
     """Run with the terminal attached: gitlab-ci-local's own output is the pipeline log."""
-    return subprocess.run(cmd, cwd=cwd, env=env, check=False).returncode
+    return subprocess.run(cmd, cwd=cwd, env=job_shell_environment(env), check=False).returncode

@@ -6,11 +6,14 @@ under ci_templates/ and a .gitlab-ci.yml that includes them the way a user would
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.generate.conftest import GITLAB_CI_LOCAL as GCL
 
 VENV_BIN = str(Path(sys.executable).parent)
 
@@ -171,3 +174,27 @@ def test_a_data_check_job_really_runs_in_shell_mode_and_reports_junit(ci_project
     assert done.returncode != 0
     assert "FAIL" in done.stdout and "mlci-data-check" in done.stdout
     assert 'failures="1"' in junit.read_text()
+
+
+def test_job_shells_keep_the_path_they_are_given_outside_an_interactive_shell(ci_project, tmp_path):
+    """Run from cron, an IDE or a background `make` (SHLVL 0), a job's bash would source ~/.bashrc, where
+    pyenv or conda put their shims before the job's PATH; mlci's environment for gitlab-ci-local stops that."""
+    import os
+
+    from mlci.adapters.gitlab_ci_local import job_shell_environment
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".bashrc").write_text('export PATH="/planted-shims:$PATH"\n')
+    ci_project.write(".gitlab-ci.yml", "probe:\n  script:\n    - echo \"job PATH=$PATH\"\n")
+    ci_project.commit()
+    background = {**os.environ, "HOME": str(home), "SHLVL": "0"}
+
+    def job_path(env: dict[str, str]) -> str:
+        done = subprocess.run([str(GCL), "--no-color", "--json-schema-validation=false", "--force-shell-executor",
+                               "probe"], cwd=ci_project.root, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return next(line for line in done.stdout.splitlines() if "> job PATH=" in line)
+
+    assert "/planted-shims" in job_path(background), "the shell quirk this guards against is real"
+    assert "/planted-shims" not in job_path(job_shell_environment(background))
