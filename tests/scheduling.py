@@ -6,10 +6,12 @@ every test travelled alone, and a module's module-scoped fixtures (a database,
 an MLflow server, three model servers) were set up once per worker and again
 whenever another module's tests came in between.
 
-Here the unit of work is a whole module, or, when a module declares
-`pytestmark = [..., pytest.mark.xdist_group("name")]`, every module of that
-group (one PostgreSQL, one S3 stand-in). The long units start first: a
-seven-minute unit handed out last would make the suite seven minutes longer.
+Here the unit of work is a group: every test of the modules that declare
+`pytestmark = [..., pytest.mark.xdist_group("name")]` (one PostgreSQL, one S3
+stand-in), or a test function marked `@pytest.mark.xdist_group("name")` (the
+end-to-end scenarios, each long enough to be a unit of its own). Any other
+test goes with the rest of its module. The long units start first: a
+nine-minute unit handed out last would make the suite nine minutes longer.
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ from xdist.scheduler import LoadGroupScheduling
 
 # Units measured at a minute or more on a 2-core machine, longest first. The rest keep collection order.
 LONG_UNITS = (
+    "e2e-lifecycle",
     "canary",
     "canary-loop",
     "monitor-loop",
     "tests/tune/test_tune_example.py",
-    "tests/e2e/test_pipelines.py",
+    "e2e-mr",
+    "e2e-gate",
     "deploy-serve",
     "postgres",
     "optimize",
@@ -42,21 +46,27 @@ _PYTESTMARK = re.compile(r"^pytestmark\s*=.*?(?=^\S)", re.MULTILINE | re.DOTALL)
 _GROUP = re.compile(r"xdist_group\(\s*[\"']([^\"']+)[\"']")
 
 
+_FUNCTION_GROUP = re.compile(r"^@pytest\.mark\.xdist_group\(\s*[\"']([^\"']+)[\"']\s*\)\s*\n(?:@.*\n)*def (\w+)",
+                             re.MULTILINE)
+
+
 @functools.cache
-def module_group(path: Path) -> str | None:
-    """The xdist_group a module puts all its tests in (its `pytestmark`), if any."""
+def declared_groups(path: Path) -> tuple[str | None, dict[str, str]]:
+    """The xdist_group of a whole module (its `pytestmark`), and those of single test functions."""
     try:
-        statement = _PYTESTMARK.search(path.read_text(encoding="utf-8") + "\n#")
+        text = path.read_text(encoding="utf-8")
     except OSError:
-        return None
+        return None, {}
+    statement = _PYTESTMARK.search(text + "\n#")
     group = _GROUP.search(statement[0]) if statement else None
-    return group[1] if group else None
+    return (group[1] if group else None), {name: unit for unit, name in _FUNCTION_GROUP.findall(text)}
 
 
 class ModuleOrGroupScheduling(LoadGroupScheduling):
     def _split_scope(self, nodeid: str) -> str:
-        module = nodeid.split("::", 1)[0]
-        return module_group(Path(self.config.rootpath) / module) or module
+        module, _, test = nodeid.partition("::")
+        whole_module, functions = declared_groups(Path(self.config.rootpath) / module)
+        return whole_module or functions.get(test.split("[", 1)[0]) or module
 
     def schedule(self) -> None:
         if self.collection is not None or not self.collection_is_completed:
