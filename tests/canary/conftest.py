@@ -8,14 +8,11 @@ serving environment is built once and shared.
 
 from __future__ import annotations
 
-import os
-import textwrap
 from pathlib import Path
 
 import pytest
 
-from mlci.adapters.mlflow import tracking_uri_scope
-from tests.monitor.conftest import EXAMPLE, MODEL, features, requirements
+from tests.monitor.conftest import build_planted_registry
 
 FAILURE_SHARE = 0.3
 
@@ -42,40 +39,7 @@ mlflow.models.set_model(FailingClassifier())
 
 def build_registry(root: Path) -> str:
     """v1 (good), v2 (fails 30% of requests), v3 (good), all gate-validated; returns the tracking URI."""
-    import mlflow
-    import mlflow.pyfunc
-    import mlflow.sklearn
-    import pandas as pd
-    from mlflow import MlflowClient
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    client = MlflowClient(uri, uri)
-    experiment = client.create_experiment("canary", artifact_location=(root / "artifacts").as_uri())
-    frame = pd.read_parquet(EXAMPLE / "data" / "patients.parquet")
-    X, y = features(frame).astype("float64"), frame["target"]
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(X, y)
-    pins = requirements()
-    with tracking_uri_scope(uri):
-        with mlflow.start_run(experiment_id=experiment) as run:
-            mlflow.sklearn.log_model(model, name="model", pip_requirements=pins, input_example=X.head(2))
-        good = f"runs:/{run.info.run_id}/model"
-        mlflow.register_model(good, MODEL)
-        inner = root / "inner-model"
-        mlflow.sklearn.save_model(model, str(inner), pip_requirements=pins)
-        code = root / "failing_model.py"
-        code.write_text(textwrap.dedent(FAILING_MODEL_CODE), encoding="utf-8")
-        with mlflow.start_run(experiment_id=experiment) as run:
-            mlflow.pyfunc.log_model(name="model", python_model=str(code), artifacts={"inner": str(inner)},
-                                    pip_requirements=pins, input_example=X.head(2))
-        mlflow.register_model(f"runs:/{run.info.run_id}/model", MODEL)
-        mlflow.register_model(good, MODEL)
-    for version in ("1", "2", "3"):
-        client.set_model_version_tag(MODEL, version, "mlci.validated", "true")
-    return uri
+    return build_planted_registry(root, "canary", FAILING_MODEL_CODE, layout="good planted good")
 
 
 @pytest.fixture(scope="module")
