@@ -17,6 +17,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.servers import stop_process
 from tests.servers.postgres import free_port
 
 ACCESS_KEY = "AKIAMLCITESTKEY00001"
@@ -54,13 +55,7 @@ class S3Server:
         return [line for line in text.splitlines() if '"' in line and "HTTP/1" in line]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, signal.SIGTERM, timeout=10)
 
 
 def start_s3(timeout: float = 60.0) -> S3Server:

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.servers import stop_process
 from tests.servers.prometheus import free_port
 
 MAIN = """\
@@ -91,13 +92,7 @@ class NginxServer:
         return path.read_text(errors="replace")[-3000:] if path.exists() else ""
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGQUIT)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, signal.SIGQUIT, timeout=15)  # graceful: workers finish their requests
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.servers import stop_process
+
 PG_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
 PASSWORD = "pg-test-s3cret-pw"
 
@@ -65,13 +67,7 @@ class PostgresServer:
         return self.url(name)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)  # fast shutdown: abort transactions, exit cleanly
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, signal.SIGINT, timeout=20)  # fast shutdown: abort transactions, exit cleanly
         shutil.rmtree(self.data_dir.parent, ignore_errors=True)
 
 

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import yaml
 
+from tests.servers import stop_process
+
 SCRAPE_INTERVAL = "1s"
 
 
@@ -111,13 +113,7 @@ class PrometheusServer:
             self.reload()
 
     def stop(self, *, remove: bool = True) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, signal.SIGTERM, timeout=20)
         if remove:
             shutil.rmtree(self.root, ignore_errors=True)
 
