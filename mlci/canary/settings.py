@@ -14,6 +14,7 @@ from typing import Any
 
 from mlci.deploy.settings import DeploySettings, Environment, load_settings, with_defaults
 from mlci.durations import parse_duration
+from mlci.monitor.rules import ERROR_STATUS_CODES
 
 DEFAULT_BASELINE = 0.01
 NGINX_TARGETS = ("mlserver", "mlflow-serve")
@@ -29,7 +30,7 @@ class Metric:
     threshold: float | None
     events_query: str | None
     requests_query: str | None
-    status_codes: str = "4..|5.."
+    status_codes: str = ERROR_STATUS_CODES
 
     def to_state(self) -> dict[str, Any]:
         return {"kind": self.kind, "better": self.better, "min-effect": self.min_effect,
@@ -118,7 +119,7 @@ def load_canary_settings(config, *, environment: str | None = None) -> CanarySet
                               min_effect=float(entry["min-effect"]), baseline=entry.get("baseline"),
                               threshold=entry.get("threshold"), events_query=entry.get("events-query"),
                               requests_query=entry.get("requests-query"),
-                              status_codes=entry.get("status-codes") or "4..|5.."))
+                              status_codes=entry.get("status-codes") or ERROR_STATUS_CODES))
     router = section["router"]
     kind = router["type"]
     if kind == "nginx" and env.target not in NGINX_TARGETS:
