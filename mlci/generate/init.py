@@ -77,8 +77,9 @@ def _stage_inputs(options: InitOptions, stage: str) -> dict[str, object]:
     index_url = _index_url(options)
     if index_url:
         inputs["index-url"] = index_url  # mlci from the PyPI registry of the project that hosts it
-    if stage in RELEASE_IMAGE_STAGES and _release_image(options):
-        inputs["image"] = _release_image(options)  # and its image from that project's registry
+    release_image = _release_image(options) if stage in RELEASE_IMAGE_STAGES else ""
+    if release_image:
+        inputs["image"] = release_image  # and its image from that project's registry
     if stage == "train":
         inputs.update({"image": options.train_image, "tags": [options.gpu_tag], "timeout": options.train_timeout})
     elif stage == "retrain":
