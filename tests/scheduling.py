@@ -22,7 +22,7 @@ from pathlib import Path
 
 from xdist.scheduler import LoadGroupScheduling
 
-# Units measured at a minute or more on a 2-core machine, longest first. The rest keep collection order.
+# Units measured at a minute or more on a 2-core machine, longest first. The rest keep xdist's order.
 LONG_UNITS = (
     "e2e-lifecycle",
     "canary",
@@ -63,32 +63,21 @@ def declared_groups(path: Path) -> tuple[str | None, dict[str, str]]:
 
 
 class ModuleOrGroupScheduling(LoadGroupScheduling):
+    def __init__(self, config, log=None) -> None:
+        super().__init__(config, log)
+        self._long_units_first = False
+
     def _split_scope(self, nodeid: str) -> str:
         module, _, test = nodeid.partition("::")
         whole_module, functions = declared_groups(Path(self.config.rootpath) / module)
         return whole_module or functions.get(test.split("[", 1)[0]) or module
 
-    def schedule(self) -> None:
-        if self.collection is not None or not self.collection_is_completed:
-            super().schedule()
-            return
-        if not self._check_nodes_have_same_collection():
-            self.log("**Different tests collected, aborting run**")
-            return
-        self.collection = list(next(iter(self.registered_collections.values())))
-        units: dict[str, dict[str, bool]] = {}
-        for nodeid in self.collection:
-            units.setdefault(self._split_scope(nodeid), {})[nodeid] = False
-        rank = {unit: index for index, unit in enumerate(LONG_UNITS)}
-        for unit in sorted(units, key=lambda name: rank.get(name, len(rank))):  # stable: collection order
-            self.workqueue[unit] = units[unit]
-        for _ in range(len(self.nodes) - len(self.workqueue)):  # more workers than units: stop the spare ones
-            spare, _assigned = self.assigned_work.popitem()
-            spare.shutdown()
-        for node in self.nodes:
-            self._assign_work_unit(node)
-        for node in self.nodes:
-            self._reschedule(node)
-        if not self.workqueue:
-            for node in self.nodes:
-                node.shutdown()
+    def _assign_work_unit(self, node) -> None:
+        # The first assignment sees the whole queue: put the long units in front of the rest.
+        if not self._long_units_first:
+            rank = {unit: index for index, unit in enumerate(LONG_UNITS)}
+            units = sorted(self.workqueue.items(), key=lambda item: rank.get(item[0], len(rank)))
+            self.workqueue.clear()
+            self.workqueue.update(units)
+            self._long_units_first = True
+        super()._assign_work_unit(node)
