@@ -55,7 +55,7 @@ x = rng.normal(size=(200, 3)); y = (x[:, 0] > 0).astype(int)
 model = LogisticRegression().fit(x, y)
 with mlflow.start_run():
     mlflow.log_metric("accuracy", float(model.score(x, y)))
-    mlflow.sklearn.log_model(model, name="model")
+    mlflow.sklearn.log_model(model, name="model", pip_requirements=["scikit-learn"])
 """
 
 
