@@ -32,6 +32,7 @@ MODULE_EXTRAS: dict[str, str] = {
     "onnx": "optimize",
     "onnxruntime": "optimize",
     "skl2onnx": "optimize",
+    "onnxmltools": "optimize",
     "onnxscript": "optimize",
     # what the full `mlflow` package adds to mlflow-skinny: the sqlite/SQL stores and the server
     "alembic": "mlflow",
@@ -85,7 +86,7 @@ EXTRA_MODULES: dict[str, frozenset[str]] = {
     "runners": frozenset({"tomli_w"}),
     "tune": frozenset({"optuna", "psycopg", "sqlalchemy", "cmaes", "matplotlib", "numpy", "mlflow", "psutil",
                        "requests"}),
-    "optimize": frozenset({"onnx", "onnxruntime", "skl2onnx", "onnxscript", "mlflow", "pandas", "numpy", "scipy",
+    "optimize": frozenset({"onnx", "onnxruntime", "skl2onnx", "onnxmltools", "onnxscript", "mlflow", "pandas", "numpy", "scipy",
                            "requests"}),
     "monitor": frozenset({"mlflow", "polars", "pyarrow", "numpy", "scipy", "matplotlib", "pandas", "psutil",
                           "requests", "gitlab", "croniter"}),

@@ -1,7 +1,9 @@
 """Export an MLflow model to ONNX with its ecosystem's converter, and quantize it.
 
 One exporter per flavour: skl2onnx for scikit-learn, torch.onnx for PyTorch,
-and the model itself for a model that is already ONNX. Each returns the
+onnxmltools' converters (through skl2onnx) for LightGBM and XGBoost estimators,
+also inside a scikit-learn Pipeline, and the model itself for a model that is
+already ONNX. Each returns the
 whole graph (class labels and scores for classifiers, so parity can compare
 probabilities) and names the outputs that the served model keeps: the ones
 that match what the original's pyfunc `predict` returns.
@@ -13,6 +15,7 @@ flavour, column or operator, so the job can fail clearly or fall back.
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 from dataclasses import dataclass, field
@@ -22,11 +25,15 @@ from typing import Any
 from mlci.errors import CheckFailed
 
 # Tried in this order: the first flavour of the MLmodel that has an exporter wins.
-EXPORTERS = ("onnx", "sklearn", "pytorch")
+EXPORTERS = ("onnx", "sklearn", "pytorch", "lightgbm", "xgboost")
+# Flavours whose model is a scikit-learn-API estimator, converted by skl2onnx.
+ESTIMATOR_FLAVORS = ("sklearn", "lightgbm", "xgboost")
 # With quantization, these ONNX-ML operators are avoided so that the weights
 # sit in MatMul nodes, which onnxruntime's dynamic quantization handles.
 QUANTIZABLE_SKLEARN_AVOID = {"LinearClassifier", "LinearRegressor", "Scaler"}
 DEFAULT_TORCH_OPSET = 17
+# onnxmltools' tree converters write the ONNX-ML domain up to this version.
+BOOSTER_ML_OPSET = 3
 
 
 class Unsupported(CheckFailed):
@@ -76,7 +83,7 @@ def choose_flavor(available: dict[str, dict]) -> str:
     shown = ", ".join(sorted(k for k in available if k != "python_function")) or "python_function only"
     raise Unsupported(
         f"no ONNX exporter for this model's flavour ({shown}): mlci exports scikit-learn (skl2onnx), "
-        "PyTorch (torch.onnx) and models already logged as ONNX",
+        "LightGBM and XGBoost estimators (onnxmltools), PyTorch (torch.onnx) and models already logged as ONNX",
         hint="log an ONNX export yourself with mlflow.onnx.log_model, or set optimize.on-unsupported: warn "
         "to continue with the original model",
     )
@@ -123,23 +130,105 @@ def _guess_task(requested: str, is_classifier: bool) -> str:
 
 # -- scikit-learn --------------------------------------------------------------
 
-def _sklearn_model(model_dir: Path):
-    import mlflow.sklearn
+def load_estimator(flavor: str, model_dir: Path):
+    """The scikit-learn-API estimator of a sklearn, lightgbm or xgboost model."""
+    import importlib
 
-    return mlflow.sklearn.load_model(str(model_dir))
+    native = importlib.import_module(f"mlflow.{flavor}").load_model(str(model_dir))
+    if not hasattr(native, "get_params"):  # a lightgbm.Booster or xgboost.Booster
+        example = "LGBMClassifier" if flavor == "lightgbm" else "XGBClassifier"
+        raise Unsupported(
+            f"the {flavor} model is a {type(native).__name__}: mlci exports {flavor}'s scikit-learn API "
+            f"estimators ({example}, ...), whose predict() answers like the served model",
+            hint=f"log the fitted estimator with mlflow.{flavor}.log_model, or set optimize.on-unsupported: warn",
+        )
+    return native
 
 
-def sklearn_original(model_dir: Path, task: str) -> Original:
+def feature_names(flavor: str, model_dir: Path) -> list[str] | None:
+    """The column order the estimator was fitted with, when it kept one."""
+    if flavor not in ESTIMATOR_FLAVORS:
+        return None
+    names = getattr(load_estimator(flavor, model_dir), "feature_names_in_", None)
+    return [str(n) for n in names] if names is not None else None
+
+
+def estimator_original(flavor: str, model_dir: Path, task: str) -> Original:
     import numpy as np
     from sklearn.base import is_classifier
 
-    native = _sklearn_model(model_dir)
+    native = load_estimator(flavor, model_dir)
     task = _guess_task(task, is_classifier(native))
     scores = None
     if task == "classification" and hasattr(native, "predict_proba"):
         scores = lambda frame: np.asarray(native.predict_proba(frame))  # noqa: E731
-    return Original("sklearn", type(native).__name__, native, task,
+    return Original(flavor, type(native).__name__, native, task,
                     predict=lambda frame: np.asarray(native.predict(frame)), scores=scores, wants_frame=True)
+
+
+def _estimators(model):
+    """The model and every estimator nested in it (Pipeline steps, ColumnTransformer parts, ensembles)."""
+    yield model
+    for name in ("steps", "transformers", "estimators"):
+        for part in getattr(model, name, None) or ():
+            inner = part[1] if isinstance(part, tuple) else part
+            if hasattr(inner, "get_params"):
+                yield from _estimators(inner)
+
+
+def register_booster_converters(model) -> str | None:
+    """Teach skl2onnx the LightGBM and XGBoost estimators found in `model`, with onnxmltools' converters.
+
+    Returns "onnxmltools X" when one was needed. Only libraries the model already
+    loaded are looked at, so a plain scikit-learn model imports neither.
+    """
+    modules = {type(part).__module__.split(".")[0] for part in _estimators(model)}
+    wanted = modules & {"lightgbm", "xgboost"}
+    if not wanted:
+        return None
+    try:
+        import onnxmltools
+        from skl2onnx import update_registered_converter
+        from skl2onnx.common.shape_calculator import (
+            calculate_linear_classifier_output_shapes,
+            calculate_linear_regressor_output_shapes,
+        )
+    except ModuleNotFoundError as exc:
+        raise Unsupported(
+            f"converting a {' and '.join(sorted(wanted))} estimator needs onnxmltools, which is not installed here",
+            hint="install mlci[optimize] (it brings onnxmltools), or set optimize.on-unsupported: warn",
+        ) from exc
+    classifier_options = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
+    if "lightgbm" in wanted:
+        from lightgbm import LGBMClassifier, LGBMRegressor
+        from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
+
+        update_registered_converter(LGBMClassifier, "LightGbmLGBMClassifier",
+                                    calculate_linear_classifier_output_shapes, convert_lightgbm,
+                                    options=classifier_options)
+        update_registered_converter(LGBMRegressor, "LightGbmLGBMRegressor", calculate_linear_regressor_output_shapes,
+                                    convert_lightgbm, options={"split": None})
+    if "xgboost" in wanted:
+        from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
+        from xgboost import XGBClassifier, XGBRegressor
+
+        update_registered_converter(XGBClassifier, "XGBoostXGBClassifier", calculate_linear_classifier_output_shapes,
+                                    convert_xgboost, options=classifier_options)
+        update_registered_converter(XGBRegressor, "XGBoostXGBRegressor", calculate_linear_regressor_output_shapes,
+                                    convert_xgboost)
+    return f"onnxmltools {onnxmltools.__version__}"
+
+
+def _convertible_copy(model):
+    """onnxmltools reads XGBoost trees by feature index ('f0', 'f1', ...): a copy whose boosters forgot the
+    column names they were fitted with (the ONNX input is one matrix in that same order)."""
+    if not any(hasattr(part, "get_booster") for part in _estimators(model)):
+        return model
+    model = copy.deepcopy(model)
+    for part in _estimators(model):
+        if hasattr(part, "get_booster"):
+            part.get_booster().feature_names = None
+    return model
 
 
 def _non_numeric(frame) -> list[str]:
@@ -162,14 +251,17 @@ def export_sklearn(original: Original, frame, *, opset: int | None, quantize: bo
             "whose inputs are one numeric matrix",
             hint="encode those columns before the model, or set optimize.on-unsupported: warn",
         )
-    model = original.native
+    helper = register_booster_converters(original.native)
+    model = _convertible_copy(original.native)
     initial = [("input", FloatTensorType([None, frame.shape[1]]))]
     options = {id(model): {"zipmap": False}} if original.task == "classification" else None
-    target = {"": opset} if opset else None
+    target = {"": opset} if opset else {}
+    if helper:  # onnxmltools' converters lag behind onnx: pin both domains to what they were tested with
+        target = {"": opset or skl2onnx.get_latest_tested_opset_version(), "ai.onnx.ml": BOOSTER_ML_OPSET}
     notes = []
 
     def convert(avoid):
-        return skl2onnx.to_onnx(model, initial_types=initial, options=options, target_opset=target,
+        return skl2onnx.to_onnx(model, initial_types=initial, options=options, target_opset=target or None,
                                 black_op=avoid)
 
     try:
@@ -199,8 +291,9 @@ def export_sklearn(original: Original, frame, *, opset: int | None, quantize: bo
     normalize_opsets(onx)
     outputs = [o.name for o in onx.graph.output]
     classifier = original.task == "classification" and len(outputs) >= 2
+    exporter = f"skl2onnx {skl2onnx.__version__}" + (f" with {helper}" if helper else "")
     return Exported(
-        model=onx, exporter=f"skl2onnx {skl2onnx.__version__}", flavor="sklearn", model_class=original.model_class,
+        model=onx, exporter=exporter, flavor=original.flavor, model_class=original.model_class,
         input_name="input", input_dtype=np.float32, task=original.task,
         label_output=outputs[0] if classifier else None,
         score_output=outputs[1] if classifier else outputs[0],

@@ -194,7 +194,7 @@ def _original_for(flavor: str, model_dir: Path, conf: dict, settings: OptimizeSe
     try:
         return _load_original(flavor, model_dir, conf, settings, inputs)
     except ModuleNotFoundError as exc:
-        if exc.name and exc.name.split(".")[0] in ("torch", "sklearn"):
+        if exc.name and exc.name.split(".")[0] in ("torch", "sklearn", "lightgbm", "xgboost"):
             raise ConfigError(
                 f"loading the {flavor} model needs the Python package {exc.name.split('.')[0]!r}, which is "
                 "not installed here",
@@ -204,8 +204,8 @@ def _original_for(flavor: str, model_dir: Path, conf: dict, settings: OptimizeSe
 
 
 def _load_original(flavor: str, model_dir: Path, conf: dict, settings: OptimizeSettings, inputs: Inputs):
-    if flavor == "sklearn":
-        return export.sklearn_original(model_dir, settings.task)
+    if flavor in export.ESTIMATOR_FLAVORS:
+        return export.estimator_original(flavor, model_dir, settings.task)
     if flavor == "pytorch":
         return export.pytorch_original(model_dir, conf, settings.task, inputs.matrix)
     return export.onnx_original(model_dir, conf, settings.task)
@@ -249,18 +249,15 @@ def optimize(registry, settings: OptimizeSettings, *, run_id: str, artifact_path
     original_dir = registry.download_run_artifacts(run_id, artifact_path, workdir / "original")
     available = export.flavours(original_dir)
     flavor = export.choose_flavor(available)
-    feature_names = None
-    if flavor == "sklearn":
-        names = getattr(export._sklearn_model(original_dir), "feature_names_in_", None)
-        feature_names = [str(n) for n in names] if names is not None else None
-    inputs = load_inputs(original_dir, settings, where=where, feature_names=feature_names)
+    inputs = load_inputs(original_dir, settings, where=where,
+                         feature_names=export.feature_names(flavor, original_dir))
     outcome.sample = inputs.source
     outcome.notes.extend(inputs.notes)
     log(f"sample: {inputs.source}")
 
     original = _original_for(flavor, original_dir, available.get(flavor, {}), settings, inputs)
     outcome.flavor, outcome.model_class = flavor, original.model_class
-    if flavor == "sklearn":
+    if flavor in export.ESTIMATOR_FLAVORS:
         exported = export.export_sklearn(original, inputs.frame, opset=settings.opset, quantize=settings.quantized)
     elif inputs.matrix is None:
         raise export.Unsupported(f"the {flavor} model's sample inputs are not numeric")
