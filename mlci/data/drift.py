@@ -265,20 +265,25 @@ def categorical_drift(column: str, reference: pl.Series, current: pl.Series, *, 
         ref_vec.append(sum(ref_counts[k] for k in pooled))
         cur_vec.append(sum(v for k, v in cur_counts.items() if k in pooled))
     unseen = {k: v for k, v in cur_counts.items() if k not in ref_counts}
-    labels.append(UNSEEN)
-    ref_vec.append(0)
-    cur_vec.append(sum(unseen.values()))
-    ref_nulls, cur_nulls = reference.null_count(), current.null_count()
-    if ref_nulls or cur_nulls:
-        labels.append(NULL)
-        ref_vec.append(ref_nulls)
-        cur_vec.append(cur_nulls)
-    ref_arr, cur_arr = np.array(ref_vec, dtype=float), np.array(cur_vec, dtype=float)
+    examples = [k for k, _ in sorted(unseen.items(), key=lambda kv: (-kv[1], kv[0]))[:5]]
+    return judge_categories(result, labels, ref_vec, cur_vec, unseen=sum(unseen.values()), unseen_examples=examples,
+                            nulls=(reference.null_count(), current.null_count()), thresholds=thresholds)
 
+
+def judge_categories(result: ColumnDrift, labels: list[str], ref_vec: list[int], cur_vec: list[int], *, unseen: int,
+                     unseen_examples: list[str], nulls: tuple[int, int], thresholds: Thresholds) -> ColumnDrift:
+    """PSI or chi-square over the category counts of both sides (kept categories, other), with the current
+    side's unseen values and both sides' nulls as categories of their own; fills in `result`'s verdict."""
+    labels, ref_vec, cur_vec = [*labels, UNSEEN], [*ref_vec, 0], [*cur_vec, unseen]
+    if any(nulls):
+        labels.append(NULL)
+        ref_vec.append(nulls[0])
+        cur_vec.append(nulls[1])
+    ref_arr, cur_arr = np.array(ref_vec, dtype=float), np.array(cur_vec, dtype=float)
     result.psi = psi(ref_arr, cur_arr)
     result.chi2_statistic, result.chi2_pvalue = chi_square(ref_arr, cur_arr)
-    result.unseen_fraction = float(sum(unseen.values()) / len(current)) if len(current) else 0.0
-    result.unseen_examples = [k for k, _ in sorted(unseen.items(), key=lambda kv: (-kv[1], kv[0]))[:5]]
+    result.unseen_fraction = float(unseen / result.current_rows) if result.current_rows else 0.0
+    result.unseen_examples = unseen_examples
     result.histogram = Histogram(labels, _shares(ref_arr), _shares(cur_arr))
 
     if thresholds.categorical_test == "chi2":

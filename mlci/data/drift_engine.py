@@ -24,7 +24,6 @@ from sqlglot import exp
 from mlci.data.drift import (
     NULL,
     OTHER,
-    UNSEEN,
     ColumnDrift,
     DatasetDrift,
     DriftSettings,
@@ -34,7 +33,7 @@ from mlci.data.drift import (
     _fmt,
     _interval_labels,
     _shares,
-    chi_square,
+    judge_categories,
     psi,
 )
 from mlci.data.sql_contract import col, count_where, lit
@@ -334,26 +333,5 @@ def _categorical(name: str, reference: Side, current: Side, ref_p: dict, cur_p: 
         labels.append(OTHER)
         ref_vec.append(pooled_ref)
         cur_vec.append(pooled_cur)
-    labels.append(UNSEEN)
-    ref_vec.append(0)
-    cur_vec.append(unseen)
-    ref_nulls, cur_nulls = ref_rows - ref_p["non_null"], cur_rows - cur_p["non_null"]
-    if ref_nulls or cur_nulls:
-        labels.append(NULL)
-        ref_vec.append(ref_nulls)
-        cur_vec.append(cur_nulls)
-    ref_arr, cur_arr = np.array(ref_vec, dtype=float), np.array(cur_vec, dtype=float)
-    result.psi = psi(ref_arr, cur_arr)
-    result.chi2_statistic, result.chi2_pvalue = chi_square(ref_arr, cur_arr)
-    result.unseen_fraction = unseen / cur_rows if cur_rows else 0.0
-    result.unseen_examples = examples
-    result.histogram = Histogram(labels, _shares(ref_arr), _shares(cur_arr))
-    if thresholds.categorical_test == "chi2":
-        if result.chi2_pvalue < thresholds.chi2_pvalue:
-            result.reasons.append(f"chi-square p={_fmt(result.chi2_pvalue)} < {thresholds.chi2_pvalue:g}")
-    elif result.psi > thresholds.psi:
-        result.reasons.append(f"PSI {_fmt(result.psi)} > {thresholds.psi:g}")
-    if result.reasons and unseen:
-        result.reasons.append(f"{result.unseen_fraction:.1%} of current values unseen in the reference")
-    result.status = "drift" if result.reasons else "ok"
-    return result
+    return judge_categories(result, labels, ref_vec, cur_vec, unseen=unseen, unseen_examples=examples,
+                            nulls=(ref_rows - ref_p["non_null"], cur_rows - cur_p["non_null"]), thresholds=thresholds)
