@@ -275,7 +275,8 @@ def test_a_run_without_a_model_cannot_be_blessed(project):
     assert "no MLflow model at artifact path 'model'" in err
 
 
-def test_bad_rules_are_reported_at_their_line(project):
+def _write_two_rules(project, second_rule_key: str) -> None:
+    """accuracy with both an absolute and a relative bound (line 7 on), then recall with `second_rule_key`."""
     (project.root / "mlci.yml").write_text(
         f"model:\n  name: {project.model}\n"
         f"mlflow:\n  tracking-uri: {project.store.uri}\n"
@@ -285,27 +286,20 @@ def test_bad_rules_are_reported_at_their_line(project):
         "      min: 0.8\n"
         "      max-regression: 0.1\n"
         "    - metric: recall\n"
-        "      max-regresion: 0.1\n",
+        f"      {second_rule_key}: 0.1\n",
         encoding="utf-8",
     )
+
+
+def test_bad_rules_are_reported_at_their_line(project):
+    _write_two_rules(project, "max-regresion")
     code, _, err = project.gate("good")
     assert code == 2
     assert "mlci.yml:11:7: gate.rules[1]: unknown key 'max-regresion'; did you mean 'max-regression'?" in err
 
 
 def test_mixed_absolute_and_relative_rule_is_rejected_at_its_line(project):
-    (project.root / "mlci.yml").write_text(
-        f"model:\n  name: {project.model}\n"
-        f"mlflow:\n  tracking-uri: {project.store.uri}\n"
-        "gate:\n"
-        "  rules:\n"
-        "    - metric: accuracy\n"
-        "      min: 0.8\n"
-        "      max-regression: 0.1\n"
-        "    - metric: recall\n"
-        "      max-regression: 0.1\n",
-        encoding="utf-8",
-    )
+    _write_two_rules(project, "max-regression")
     code, _, err = project.gate("good")
     assert code == 2
     assert "mlci.yml:7:7: rule for 'accuracy' mixes absolute (min) and champion-relative" in err
