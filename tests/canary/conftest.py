@@ -1,6 +1,6 @@
-"""A registry for canary releases: the tumor classifier as a good version, a failing one and a good successor.
+"""A registry for canary releases: the tumor classifier as a good version, a failing one and two good successors.
 
-v1 and v3: the example's scikit-learn pipeline. v2: the same pipeline behind a
+v1, v3 and v4: the example's scikit-learn pipeline. v2: the same pipeline behind a
 pyfunc that fails a planted share of its requests (MLServer answers 500). All
 declare the same pinned requirements as the monitoring tests, so MLServer's
 serving environment is built once and shared.
@@ -38,8 +38,8 @@ mlflow.models.set_model(FailingClassifier())
 
 
 def build_registry(root: Path) -> str:
-    """v1 (good), v2 (fails 30% of requests), v3 (good), all gate-validated; returns the tracking URI."""
-    return build_planted_registry(root, "canary", FAILING_MODEL_CODE, layout="good planted good")
+    """v1 (good), v2 (fails 30% of requests), v3 and v4 (good), all gate-validated; returns the tracking URI."""
+    return build_planted_registry(root, "canary", FAILING_MODEL_CODE, layout="good planted good good")
 
 
 @pytest.fixture(scope="module")

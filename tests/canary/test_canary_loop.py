@@ -29,6 +29,8 @@ from tests.servers.load import LoadGenerator
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("canary-loop")]
 
 ALPHA = 0.05
+# A canary that sees too little traffic is stopped after this long (`--set` at its start).
+STUCK_AFTER_SECONDS = 45
 CONFIG = """\
 model:
   name: {model}
@@ -218,3 +220,28 @@ def test_an_equal_canary_is_promoted_after_the_minimum_sample(project):
     assert set(project.wait_served_by({"3"})) == {"3"}
     deploy_log = json.loads((project.out / "deploy-production.json").read_text())
     assert deploy_log["to-version"] == "3" and deploy_log["status"] == "deployed"
+
+
+def test_a_canary_without_enough_traffic_continues_then_rolls_back_at_max_duration(project):
+    stable = project.marker("production")
+    project.ok("deploy", "--to", "staging", "--version", "4")
+    project.ok("--set", f"deploy.canary.max-duration={STUCK_AFTER_SECONDS}s", "canary", "start", "--env", "production",
+               "--version", "4")
+    started = time.monotonic()  # the experiment's clock started a moment earlier, inside `canary start`
+    trickle = project.served_by(20)
+    assert set(trickle) == {stable, "4"}, trickle
+
+    waiting = project.mlci("canary", "analyze", "--env", "production", "--act")
+    assert waiting.returncode == 0, waiting.stdout + waiting.stderr
+    assert project.report()["decision"] == "continue", "a trickle of traffic decides nothing"
+    assert project.marker("production") == stable
+
+    time.sleep(max(0.0, started + STUCK_AFTER_SECONDS + 1 - time.monotonic()))
+    stuck = project.mlci("canary", "analyze", "--env", "production", "--act")
+    assert stuck.returncode == 1, stuck.stdout + stuck.stderr
+    report = project.report()
+    assert report["decision"] == "rollback" and "max-duration" in report["rule"], report["rule"]
+    assert report["actions"]["action"] == "canary-abort"
+    assert set(project.wait_served_by({stable})) == {stable}
+    assert project.marker("production") == stable
+    assert not (project.state_dir / "production-canary.json").exists()
