@@ -66,17 +66,16 @@ def _server_findings(result, ctx):
 def _runner_findings(path, args, ctx):
     """Training jobs that no runner pool of mlci.yml serves (and unused pools), when mlci.yml declares pools.
 
-    mlci.yml is --config / MLCI_CONFIG, else the one at the repository root of FILE.
+    mlci.yml is --config / MLCI_CONFIG, else the one at the repository root of FILE; --no-config skips this.
     """
     import contextlib
     from pathlib import Path
 
     from mlci.config import load_effective
     from mlci.lint import find_root
-    from mlci.lint.resolve import load_pipeline
-    from mlci.runners.crosscheck import crosscheck, jobs_from_pipeline
-    from mlci.runners.model import load_fleet
 
+    if args.no_config:
+        return []
     config_path = ctx.config_path
     if config_path is None:
         config_path = (Path(args.root) if args.root else find_root(path)) / "mlci.yml"
@@ -85,6 +84,12 @@ def _runner_findings(path, args, ctx):
         with contextlib.suppress(ValueError):  # shown relative to the working directory, like FILE
             config_path = config_path.resolve().relative_to(Path.cwd().resolve())
     config = load_effective(config_path, env=ctx.env)
+    if not config.get("runners", default=None):
+        return []  # most projects declare no pools: the runner model stays unimported
+    from mlci.lint.resolve import load_pipeline
+    from mlci.runners.crosscheck import crosscheck, jobs_from_pipeline
+    from mlci.runners.model import load_fleet
+
     fleet = load_fleet(config)
     if not fleet.pools:
         return []
