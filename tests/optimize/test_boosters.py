@@ -30,9 +30,9 @@ def _xgboost_regressor(features, _target):
     from xgboost import XGBRegressor
 
     # Fitted on named columns: the converter reads trees by feature index, so mlci converts a copy.
-    model = XGBRegressor(n_estimators=30, max_depth=3).fit(features.drop(columns="mean_smoothness"), features["mean_smoothness"])
-    mlflow.xgboost.log_model(model, name="model", input_example=features.drop(columns="mean_smoothness").head(3),
-                             pip_requirements=["xgboost"])
+    inputs = features.drop(columns="mean_smoothness")
+    model = XGBRegressor(n_estimators=30, max_depth=3).fit(inputs, features["mean_smoothness"])
+    mlflow.xgboost.log_model(model, name="model", input_example=inputs.head(3), pip_requirements=["xgboost"])
 
 
 def _xgboost_in_a_pipeline(features, target):
