@@ -55,6 +55,19 @@ def test_no_command_is_a_usage_error(run_cli):
     assert code == 2 and "COMMAND" in out
 
 
+def test_a_global_option_whose_value_is_a_command_name_does_not_pick_the_command(run_cli, tmp_path):
+    pipeline = tmp_path / ".gitlab-ci.yml"
+    pipeline.write_text("check:\n  script: [echo ok]\n", encoding="utf-8")
+    code, out, err = run_cli("--out-dir", "data", "lint", str(pipeline), "--no-config")
+    assert code == 0, err
+    assert "0 error(s)" in out
+
+
+def test_an_unknown_command_lists_every_command(run_cli):
+    code, _, err = run_cli("lnit")
+    assert code == 2 and "invalid choice: 'lnit'" in err and "'lint'" in err
+
+
 def test_unknown_flag_is_a_usage_error(run_cli):
     code, _, err = run_cli("config", "show", "--bogus")
     assert code == 2 and "unrecognized arguments" in err

@@ -4,25 +4,25 @@ that reports every violation as file:line:col with a 'did you mean'."""
 from __future__ import annotations
 
 import copy
-import difflib
 import functools
 import json
 import re
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from mlci.config.yamlload import key_path
 from mlci.config.yamlmarks import LocatedDocument
 from mlci.errors import ConfigError
 
-SCHEMA_PACKAGE = "mlci.config.schemas"
+# Package data next to this module (importlib.resources would cost lint a few milliseconds of imports).
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 ROOT_ID = "urn:mlci:schema:mlci"
 
 
 @functools.cache
 def _schema_files() -> dict[str, dict]:
     by_id = {}
-    for entry in resources.files(SCHEMA_PACKAGE).iterdir():
+    for entry in sorted(SCHEMA_DIR.iterdir()):
         if entry.name.endswith(".schema.json"):
             doc = json.loads(entry.read_text(encoding="utf-8"))
             by_id[doc["$id"]] = doc
@@ -118,6 +118,8 @@ def validate_document(doc: LocatedDocument, schema: dict | None = None, *, root_
             for key in error.instance:
                 if key in known:
                     continue
+                import difflib  # only for a file with an unknown key
+
                 close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
                 suffix = f"; did you mean '{close[0]}'?" if close else (
                     f"; known keys: {', '.join(known)}" if known else ""

@@ -20,7 +20,6 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterator
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,8 @@ from mlci.errors import ConfigError
 from mlci.lint.findings import Finding
 from mlci.lint.source import Location
 
-SCHEMA_PACKAGE = "mlci.lint"
+# Package data next to this module (importlib.resources would cost every lint a few milliseconds of imports).
+SCHEMA_DIR = Path(__file__).resolve().parent
 SCHEMA_FILE = "gitlab-ci.schema.json"
 ORIGIN_FILE = "gitlab-ci.schema.origin.json"
 
@@ -60,13 +60,13 @@ def _package_dir(name: str) -> Path | None:
 
 
 def schema_file() -> Path:
-    return Path(str(resources.files(SCHEMA_PACKAGE).joinpath(SCHEMA_FILE)))
+    return SCHEMA_DIR / SCHEMA_FILE
 
 
 @functools.cache
 def schema_source() -> str:
     try:
-        origin = json.loads(resources.files(SCHEMA_PACKAGE).joinpath(ORIGIN_FILE).read_text(encoding="utf-8"))
+        origin = json.loads((SCHEMA_DIR / ORIGIN_FILE).read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError):  # pragma: no cover - shipped with the package
         return "GitLab CI schema"
     return f"GitLab CI schema vendored by {origin['from']} {origin['from-version']}"
@@ -132,7 +132,9 @@ def _validator_key(fastjsonschema_dir: Path) -> str:
 
     version_file = fastjsonschema_dir / "version.py"
     version = version_file.read_text(encoding="utf-8") if version_file.is_file() else ""
-    key = "\0".join([_schema_text(), repr(SCHEMA_CORRECTIONS), version, sys.version])
+    # The schema file's size and mtime stand for its text: reading and hashing 200 kB on every lint is slower.
+    schema = schema_file().stat()
+    key = "\0".join([f"{schema.st_size}:{schema.st_mtime_ns}", repr(SCHEMA_CORRECTIONS), version, sys.version])
     return f"{zlib.crc32(key.encode('utf-8')):08x}{len(key):x}"
 
 
