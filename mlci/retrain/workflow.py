@@ -144,6 +144,10 @@ def _child_spec(args, ctx, config, ci, settings: RetrainSettings):
         elif uri:
             ctx.warn(f"{variable} holds credentials, so it is not written into the child pipeline; "
                      "define it as a CI/CD variable so the child jobs inherit it")
+    if ctx.env.get("MLCI_DEPLOY_STATE_DIR"):
+        # The child's conclude deploys staging: it must stop and record servers where the parent's deploys do.
+        # GitLab hands pipeline and schedule variables to a child pipeline only when told to forward them.
+        variables["MLCI_DEPLOY_STATE_DIR"] = ctx.env["MLCI_DEPLOY_STATE_DIR"]
     light_image = args.light_image if args.light_image is not None else ctx.env.get("CI_JOB_IMAGE", "")
     setup = [c for c in (args.setup_command or []) if c.strip()]
     expanded: dict[str, str] = {}

@@ -1,10 +1,10 @@
 """Run the example project's pipelines under gitlab-ci-local, as GitLab would.
 
 What stands in for what:
-- GitLab runner: gitlab-ci-local (pinned in package.json) in shell-executor mode. With `isolated=True`
-  (shell isolation) each job runs in its own copy of the tracked files (.gitlab-ci-local/builds/<job>/)
-  and receives only the artifacts and caches it declares, as on a runner; the model-lifecycle scenarios
-  still share one work tree (their deploy jobs hand model servers to later jobs through the state dir).
+- GitLab runner: gitlab-ci-local (pinned in package.json) in shell-executor mode with shell isolation:
+  each job runs in its own copy of the tracked files (.gitlab-ci-local/builds/<job>/) and receives only
+  the artifacts and caches it declares, as on a runner. Model servers outlive their deploy job, so their
+  records live in one state directory outside the copies, as a shell runner's CI/CD variable puts it.
 - GitLab API: the loopback fake (tests/fakes/gitlab_server.py) on 127.0.0.1.
 - MLflow: a sqlite tracking store in the workspace, or a real `mlflow server`
   on 127.0.0.1 for the HTTP tracking path.
@@ -279,7 +279,7 @@ class Workspace:
         extra_args: list[str] | None = None,
         timeout: float = 900,
         echo: bool = False,
-        isolated: bool = False,
+        isolated: bool = True,
     ) -> PipelineRun:
         cmd = self.gcl_command(variables, manual=manual, file=file, isolated=isolated)
         cmd += list(extra_args or [])

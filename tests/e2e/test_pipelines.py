@@ -137,7 +137,7 @@ def test_a_worse_model_stops_the_pipeline_before_any_deploy(tmp_path):
     with workspace_with_services(tmp_path, fake_gitlab=False) as ws:
         set_training_default(ws, variant="worse")
         ws.commit("Try a single feature")
-        run = ws.run_pipeline("gate-must-fail", MAIN_PUSH, manual=["mlci-deploy-production"], isolated=True)
+        run = ws.run_pipeline("gate-must-fail", MAIN_PUSH, manual=["mlci-deploy-production"])
         assert run.returncode != 0
         assert run.status("mlci-train") == "passed"
         assert run.status("mlci-gate") == "failed"
@@ -200,7 +200,7 @@ def test_a_job_that_reads_what_its_needs_did_not_bring_goes_red(tmp_path):
     with workspace_with_services(tmp_path, fake_gitlab=False) as ws:
         (ws.root / "isolation.gitlab-ci.yml").write_text(pipeline)
         ws.commit("A pipeline that leans on a shared work tree")
-        run = ws.run_pipeline("isolation-must-fail", file="isolation.gitlab-ci.yml", isolated=True)
+        run = ws.run_pipeline("isolation-must-fail", file="isolation.gitlab-ci.yml")
         assert run.returncode != 0
         assert run.status("produce") == "passed"
         assert run.status("reads-its-artifact") == "passed", run.output[-3000:]

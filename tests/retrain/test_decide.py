@@ -375,3 +375,18 @@ def test_champion_age_uses_the_gates_champion_marker(project, mlflow_store, mode
     decision = _outputs(project)[0]
     assert decision["retrain"] is False and decision["inputs"]["champion"]["version"] == version
     assert f"prod-best v{version}" in out
+
+
+def test_the_deploy_state_dir_of_the_parent_reaches_the_child_that_deploys_staging(
+    project, mlflow_store, model_name, run_cli, clean_env
+):
+    """Without it, the child's promote-staging deploy records its server inside the job's own copy, where the
+    next deploy or rollback of staging never finds it."""
+    _config(project, mlflow_store, model_name)
+    clean_env.setenv("MLCI_DEPLOY_STATE_DIR", "/srv/mlci/serve")
+
+    code, _, err = run_cli(*project.cli("retrain", "decide", "--force"))
+
+    assert code == 0, err
+    variables = yaml.safe_load((project.out / "retrain-pipeline.yml").read_text())["variables"]
+    assert variables["MLCI_DEPLOY_STATE_DIR"] == {"value": "/srv/mlci/serve", "expand": False}
