@@ -14,12 +14,16 @@ jsonschema. Wall time is the target; CPU time (user + system of the child)
 is printed beside it because it is far less disturbed by other work on a
 shared machine.
 
-Both tools run as installed, warm: one untimed run of each first writes the
-bytecode a pip install would have compiled (PYTHONDONTWRITEBYTECODE is
-cleared for the children) and mlci's compiled schema validator cache. The
+Both tools run as a user installs them: uv builds mlci's wheel and installs
+it, with the check-jsonschema version of this environment, into one fresh
+virtualenv (a developer's editable install adds an import finder to every
+interpreter start). `--here` runs the tools of this environment instead, as
+does a machine without uv. Both run warm: one untimed run of each first
+writes the bytecode a pip install would have compiled (PYTHONDONTWRITEBYTECODE
+is cleared for the children) and mlci's compiled schema validator cache. The
 first run with an empty validator cache is timed separately.
 
-    python benchmarks/lint_speed.py [--rounds 3]
+    python benchmarks/lint_speed.py [--rounds 3] [--here]
 """
 
 from __future__ import annotations
@@ -48,6 +52,25 @@ def _exe(name: str) -> str:
     return found
 
 
+def _installed_tools(work: Path) -> tuple[str, str] | None:
+    """mlci (from its wheel) and check-jsonschema in a fresh virtualenv; None without uv."""
+    from importlib.metadata import version
+
+    beside = Path(sys.executable).with_name("uv")
+    uv = str(beside) if beside.exists() else shutil.which("uv")
+    if uv is None:
+        return None
+    repo = Path(__file__).resolve().parent.parent
+    quiet = {"check": True, "stdout": subprocess.DEVNULL}
+    subprocess.run([uv, "build", "--quiet", "--wheel", "--out-dir", str(work / "dist"), str(repo)], **quiet)
+    (wheel,) = (work / "dist").glob("mlci-*.whl")
+    subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(work / "venv")], **quiet)
+    python = work / "venv" / "bin" / "python"
+    subprocess.run([uv, "pip", "install", "--quiet", "--python", str(python), str(wheel),
+                    f"check-jsonschema=={version('check-jsonschema')}"], **quiet)
+    return str(python.with_name("mlci")), str(python.with_name("check-jsonschema"))
+
+
 def _run(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     """(wall seconds, child CPU seconds) of one whole process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -61,12 +84,20 @@ def _run(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="timed runs of each tool per file")
+    parser.add_argument("--here", action="store_true", help="run this environment's mlci and check-jsonschema")
     args = parser.parse_args()
     files = sorted(CORPUS.rglob("*.yml"))
     if not files:
         sys.exit(f"no fixtures under {CORPUS}")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    mlci, peer = _exe("mlci"), _exe("check-jsonschema")
+    with tempfile.TemporaryDirectory(prefix="mlci-lint-bench-") as work:
+        tools = None if args.here else _installed_tools(Path(work))
+        where = "a fresh virtualenv (mlci's wheel)" if tools else "this environment"
+        mlci, peer = tools or (_exe("mlci"), _exe("check-jsonschema"))
+        return _measure(files, mlci, peer, env, args.rounds, where)
+
+
+def _measure(files: list[Path], mlci: str, peer: str, env: dict[str, str], rounds: int, where: str) -> int:
 
     def mlci_cmd(path: Path) -> list[str]:
         return [mlci, "lint", str(path)]
@@ -79,7 +110,7 @@ def main() -> int:
     _run(mlci_cmd(files[0]), env), _run(peer_cmd(files[0]), env)  # warm: bytecode and the validator cache
 
     times: dict[tuple[str, str], list[tuple[float, float]]] = {}
-    for _ in range(args.rounds):
+    for _ in range(rounds):
         for path in files:
             kind = "valid" if "positive_tests" in path.parts else "invalid"
             times.setdefault(("mlci", kind), []).append(_run(mlci_cmd(path), env))
@@ -88,9 +119,9 @@ def main() -> int:
     def median(tool: str, kind: str, index: int) -> float:
         return statistics.median(sample[index] for sample in times[(tool, kind)])
 
-    print(f"corpus                 {len(files)} files x {args.rounds} rounds ({CORPUS.name})")
+    print(f"corpus                 {len(files)} files x {rounds} rounds ({CORPUS.name}); tools from {where}")
     for kind in ("valid", "invalid"):
-        count = len(times[("mlci", kind)]) // args.rounds
+        count = len(times[("mlci", kind)]) // rounds
         for tool, label in (("mlci", "mlci lint"), ("peer", "check-jsonschema")):
             print(f"{label:<17} {kind:<7} median {median(tool, kind, 0) * 1000:7.1f} ms wall  "
                   f"{median(tool, kind, 1) * 1000:7.1f} ms cpu  ({count} files)")
