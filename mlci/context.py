@@ -4,25 +4,32 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
 
 from mlci.redact import redact
 
+TYPE_CHECKING = False  # typing stays unimported on lint's path (see mlci.lint.source)
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
-@dataclass
+
 class Context:
-    config_path: Path | None = None
-    out_dir: Path = Path("mlci-out")
-    overrides: list[str] = field(default_factory=list)
-    quiet: bool = False
-    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
-    stdout: TextIO = field(default_factory=lambda: sys.stdout)
-    stderr: TextIO = field(default_factory=lambda: sys.stderr)
-    # Values to mask in every printed line besides the known secret variables (e.g. a database URL from mlci.yml).
-    secrets: list[str] = field(default_factory=list)
-    _config: Any = None
+    """`secrets` are values to mask in every printed line besides the known secret variables (e.g. a
+    database URL from mlci.yml). Streams and env default to the process's at construction."""
+
+    def __init__(self, config_path: Path | None = None, out_dir: Path = Path("mlci-out"),
+                 overrides: list[str] | None = None, quiet: bool = False, env: dict[str, str] | None = None,
+                 stdout: TextIO | None = None, stderr: TextIO | None = None,
+                 secrets: list[str] | None = None) -> None:
+        self.config_path = config_path
+        self.out_dir = out_dir
+        self.overrides = [] if overrides is None else overrides
+        self.quiet = quiet
+        self.env = dict(os.environ) if env is None else env
+        self.stdout = sys.stdout if stdout is None else stdout
+        self.stderr = sys.stderr if stderr is None else stderr
+        self.secrets = [] if secrets is None else secrets
+        self._config: Any = None
 
     @classmethod
     def from_args(cls, args) -> Context:

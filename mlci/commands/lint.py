@@ -71,7 +71,6 @@ def _runner_findings(path, args, ctx):
     import contextlib
     from pathlib import Path
 
-    from mlci.config import load_effective
     from mlci.lint import find_root
 
     if args.no_config:
@@ -83,6 +82,8 @@ def _runner_findings(path, args, ctx):
             return []
         with contextlib.suppress(ValueError):  # shown relative to the working directory, like FILE
             config_path = config_path.resolve().relative_to(Path.cwd().resolve())
+    from mlci.config import load_effective
+
     config = load_effective(config_path, env=ctx.env)
     if not config.get("runners", default=None):
         return []  # most projects declare no pools: the runner model stays unimported

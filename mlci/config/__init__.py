@@ -1,16 +1,29 @@
-"""mlci.yml: schema, located loading and the effective (layered) config."""
+"""mlci.yml: schema, located loading and the effective (layered) config.
 
-from mlci.config.effective import Config, load_effective
-from mlci.config.schema import full_schema, section_schema, validate_document
-from mlci.config.yamlmarks import LocatedDocument, load_located, load_located_file
+The names below load on first use, so `mlci.config.yamlload` (which `mlci lint`
+needs for every file) does not pull in the layered config and its schema.
+"""
 
-__all__ = [
-    "Config",
-    "LocatedDocument",
-    "full_schema",
-    "load_effective",
-    "load_located",
-    "load_located_file",
-    "section_schema",
-    "validate_document",
-]
+_EXPORTS = {
+    "Config": "mlci.config.effective",
+    "load_effective": "mlci.config.effective",
+    "full_schema": "mlci.config.schema",
+    "section_schema": "mlci.config.schema",
+    "validate_document": "mlci.config.schema",
+    "LocatedDocument": "mlci.config.yamlmarks",
+    "load_located": "mlci.config.yamlmarks",
+    "load_located_file": "mlci.config.yamlmarks",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mlci.config' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

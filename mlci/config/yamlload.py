@@ -22,10 +22,9 @@ Parsing uses libyaml's C parser when present, with PyYAML's composer on top (the
 from __future__ import annotations
 
 import os
+from collections import namedtuple
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 from yaml.composer import Composer
@@ -44,14 +43,14 @@ from yaml.resolver import Resolver
 
 from mlci.errors import ConfigError
 
+TYPE_CHECKING = False  # typing stays unimported on lint's path (see mlci.lint.source)
+if TYPE_CHECKING:
+    from typing import Any
+
 CORE_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "map", "seq"))
 
 
-@dataclass(frozen=True)
-class Limits:
-    max_bytes: int
-    max_depth: int
-    max_nodes: int  # after alias expansion
+Limits = namedtuple("Limits", "max_bytes max_depth max_nodes")  # max_nodes counts after alias expansion
 
 
 CONFIG_LIMITS = Limits(max_bytes=1 << 20, max_depth=100, max_nodes=250_000)

@@ -8,24 +8,29 @@ YAML silently keeps the last one and a user loses a setting without noticing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from mlci.config.yamlload import CONFIG_LIMITS, Limits, compose, key_path, read_text
 from mlci.errors import ConfigError
 
+TYPE_CHECKING = False  # typing stays unimported on lint's path (see mlci.lint.source)
+if TYPE_CHECKING:
+    from typing import Any
+
 JsonPath = tuple  # tuple[str | int, ...]
 
 
-@dataclass
 class LocatedDocument:
-    data: Any
-    path: str
-    marks: dict[JsonPath, tuple[int, int]] = field(default_factory=dict)
-    key_marks: dict[JsonPath, tuple[int, int]] = field(default_factory=dict)
+    """Data and the (line, column) of each value (`marks`) and of each mapping key (`key_marks`)."""
+
+    def __init__(self, data: Any, path: str, marks: dict[JsonPath, tuple[int, int]] | None = None,
+                 key_marks: dict[JsonPath, tuple[int, int]] | None = None) -> None:
+        self.data = data
+        self.path = path
+        self.marks = {} if marks is None else marks
+        self.key_marks = {} if key_marks is None else key_marks
 
     def where(self, json_path: JsonPath, *, key: bool = False) -> str:
         """'file:line:col' of the deepest known node on json_path (1-based)."""

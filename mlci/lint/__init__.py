@@ -9,24 +9,30 @@ itself cannot be read or parsed; everything else is a Finding.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from mlci.lint.findings import RULES, Finding, Rule
+
+TYPE_CHECKING = False  # typing stays unimported on lint's path (see mlci.lint.source)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["RULES", "Finding", "LintResult", "Rule", "find_root", "lint_file"]
 
 
-@dataclass
 class LintResult:
-    file: str
-    findings: list[Finding] = field(default_factory=list)
-    root: Path = Path(".")  # the repository root that `file` and each finding's file are relative to
-    files: list[str] = field(default_factory=list)
-    jobs: list[str] = field(default_factory=list)
-    merged: dict[str, Any] = field(default_factory=dict)
-    server_content: dict[str, Any] = field(default_factory=dict)  # merged config for GitLab's lint API
+    """Findings sorted by location; `root` is the repository root that `file` and each finding's file
+    are relative to, and `server_content` the merged config for GitLab's lint API."""
+
+    def __init__(self, file: str, findings: list[Finding], *, root: Path, files: list[str], jobs: list[str],
+                 merged: dict[str, Any], server_content: dict[str, Any]) -> None:
+        self.file = file
+        self.findings = findings
+        self.root = root
+        self.files = files
+        self.jobs = jobs
+        self.merged = merged
+        self.server_content = server_content
 
     @property
     def schema(self) -> str:
@@ -76,6 +82,6 @@ def lint_file(path: Path, *, root: Path | None = None, inputs: dict[str, Any] | 
     if pipeline.unresolved_includes:
         server_content = {"include": [entry for entry, _ in pipeline.unresolved_includes], **server_content}
     return LintResult(
-        file=pipeline.main_file, root=root, findings=unique, files=pipeline.files, jobs=sorted(pipeline.jobs),
+        pipeline.main_file, unique, root=root, files=pipeline.files, jobs=sorted(pipeline.jobs),
         merged=pipeline.data, server_content=server_content,
     )

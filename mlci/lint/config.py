@@ -16,31 +16,26 @@ Two cross-checks follow from the table:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections import namedtuple
 from pathlib import Path
-from typing import Any
 
 from mlci.errors import ConfigError
 from mlci.lint.findings import Finding
 from mlci.lint.source import Location
 
-
-@dataclass(frozen=True)
-class Need:
-    """A setting a stage's jobs fail without, unless an include input supplies it."""
-
-    setting: tuple[str, ...]
-    why: str
-    unless_input: str | None = None
-    severity: str = "error"
+TYPE_CHECKING = False  # typing stays unimported on lint's path (see mlci.lint.source)
+if TYPE_CHECKING:
+    from typing import Any
 
 
-@dataclass(frozen=True)
-class Stage:
-    name: str
-    sections: tuple[str, ...]
-    needs: tuple[Need, ...] = ()
-    job_prefixes: tuple[str, ...] = ()  # default: (f"mlci-{name}",); used to find a job's MLCI_CONFIG
+# A setting (a key path) a stage's jobs fail without, unless the include input `unless_input` supplies it.
+Need = namedtuple("Need", "setting why unless_input severity", defaults=(None, "error"))
+
+
+class Stage(namedtuple("Stage", "name sections needs job_prefixes", defaults=((), ()))):
+    """A template's stage; `job_prefixes` (default `mlci-NAME`) find a job's MLCI_CONFIG."""
+
+    __slots__ = ()
 
     def prefixes(self) -> tuple[str, ...]:
         return self.job_prefixes or (f"mlci-{self.name}",)
@@ -71,11 +66,8 @@ _LOCAL_TEMPLATE = re.compile(r"(?:^|/)mlci-(?P<name>[a-z0-9-]+)\.ya?ml$")
 _COMPONENT = re.compile(r"/(?P<name>[a-z0-9-]+)@[^/]+$")
 
 
-@dataclass
-class Included:
-    stage: Stage
-    inputs: dict[str, Any]
-    where: Location
+# A stage's template as the pipeline includes it, with the include's inputs.
+Included = namedtuple("Included", "stage inputs where")
 
 
 def included_stages(pipeline) -> list[Included]:

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import namedtuple
 
 from mlci.lint.source import Location
 
-
-@dataclass(frozen=True)
-class Rule:
-    id: str
-    name: str
-    severity: str  # error | warning | info
-    summary: str
-    codequality: str  # GitLab Code Quality severity: info | minor | major | critical | blocker
+# severity: error | warning | info; codequality: GitLab Code Quality's info | minor | major | critical | blocker
+Rule = namedtuple("Rule", "id name severity summary codequality")
 
 
 RULES: dict[str, Rule] = {
@@ -60,15 +54,10 @@ RULES: dict[str, Rule] = {
 }
 
 
-@dataclass(frozen=True)
-class Finding:
-    rule: str  # the rule's name, e.g. gpu-job-unbounded
-    message: str
-    file: str
-    line: int
-    column: int = 1
-    job: str | None = None
-    severity: str = "error"
+class Finding(namedtuple("Finding", "rule message file line column job severity", defaults=(1, None, "error"))):
+    """One problem at file:line:column; `rule` is the rule's name, e.g. gpu-job-unbounded."""
+
+    __slots__ = ()
 
     @classmethod
     def make(cls, rule: str, message: str, location: Location, *, job: str | None = None,

@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from dataclasses import dataclass, field
-from typing import Any
 
 from mlci.lint.findings import Finding
 from mlci.lint.source import Document, Location
+
+TYPE_CHECKING = False  # typing stays unimported on lint's path (see mlci.lint.source)
+if TYPE_CHECKING:
+    from typing import Any
 
 BLOCK = re.compile(r"\$\[\[\s*(?P<body>.*?)\s*\]\]")
 _INPUT = re.compile(r"^inputs\.(?P<name>[A-Za-z0-9_-]+)$")
@@ -44,17 +46,18 @@ def _as_text(value: Any) -> str:
     return str(value)
 
 
-@dataclass
 class InputContext:
     """The inputs one file receives: its spec (may be None) and the values given to it."""
 
-    file: str
-    spec: dict[str, dict] | None
-    given: dict[str, Any]
-    given_at: Location
-    header: Document | None = None
-    findings: list[Finding] = field(default_factory=list)
-    values: dict[str, Any] = field(default_factory=dict)
+    def __init__(self, file: str, spec: dict[str, dict] | None, given: dict[str, Any], given_at: Location,
+                 header: Document | None = None) -> None:
+        self.file = file
+        self.spec = spec
+        self.given = given
+        self.given_at = given_at
+        self.header = header
+        self.findings: list[Finding] = []
+        self.values: dict[str, Any] = {}
 
     def error(self, message: str, location: Location, rule: str = "inputs") -> None:
         self.findings.append(Finding.make(rule, message, location))

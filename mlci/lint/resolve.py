@@ -9,14 +9,16 @@ from __future__ import annotations
 import copy
 import glob
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from mlci.errors import ConfigError
 from mlci.lint.findings import Finding
 from mlci.lint.inputs import InputContext
 from mlci.lint.source import KEY, Document, Location, Reference, deepest_mark, parse_source
+
+TYPE_CHECKING = False  # typing stays unimported on lint's path (see mlci.lint.source)
+if TYPE_CHECKING:
+    from typing import Any
 
 GLOBAL_KEYWORDS = {"default", "include", "stages", "variables", "workflow", "spec"}
 DEPRECATED_GLOBALS = {"image", "services", "cache", "before_script", "after_script"}
@@ -28,19 +30,21 @@ MAX_INCLUDES = 150
 MAX_EXTENDS_DEPTH = 11
 
 
-@dataclass
 class Pipeline:
     """The merged configuration, the location of every value, and what could not be resolved."""
 
-    data: dict[str, Any]
-    origins: dict[tuple, Location]
-    main_file: str
-    files: list[str] = field(default_factory=list)
-    unresolved_includes: list[tuple[dict, Location]] = field(default_factory=list)  # project/remote/component
-    header: Document | None = None
-    findings: list[Finding] = field(default_factory=list)
-    jobs: dict[str, dict] = field(default_factory=dict)  # visible jobs after extends and default
-    job_origins: dict[str, dict[tuple, Location]] = field(default_factory=dict)  # job -> path in job -> location
+    def __init__(self, data: dict[str, Any], origins: dict[tuple, Location], main_file: str, *,
+                 files: list[str], unresolved_includes: list[tuple[dict, Location]], header: Document | None,
+                 findings: list[Finding]) -> None:
+        self.data = data
+        self.origins = origins
+        self.main_file = main_file
+        self.files = files
+        self.unresolved_includes = unresolved_includes  # project/remote/component
+        self.header = header
+        self.findings = findings
+        self.jobs: dict[str, dict] = {}  # visible jobs after extends and default
+        self.job_origins: dict[str, dict[tuple, Location]] = {}  # job -> path in job -> location
 
     def where(self, path: tuple) -> Location:
         return deepest_mark(self.origins, path) or self.origins.get((), Location(self.main_file, 1, 1))

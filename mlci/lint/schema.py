@@ -21,11 +21,14 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 from mlci.errors import ConfigError
 from mlci.lint.findings import Finding
 from mlci.lint.source import Location
+
+TYPE_CHECKING = False  # typing stays unimported on lint's path (see mlci.lint.source)
+if TYPE_CHECKING:
+    from typing import Any
 
 # Package data next to this module (importlib.resources would cost every lint a few milliseconds of imports).
 SCHEMA_DIR = Path(__file__).resolve().parent

@@ -8,22 +8,26 @@ are interpolated get their final names and still keep their line numbers).
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
 import yaml
 
 from mlci.errors import ConfigError
 
+# `mlci lint` runs in pre-commit hooks, so its import path stays off `typing` and `dataclasses`
+# (together a fifth of its start-up): records are named tuples or small classes.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    Interpolator = Callable[[str, "Location"], Any]
+
 Path_ = tuple  # tuple[str | int, ...]
 
 
-@dataclass(frozen=True)
-class Location:
-    file: str
-    line: int
-    column: int = 1
+class Location(namedtuple("Location", "file line column", defaults=(1,))):
+    __slots__ = ()
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.column}"
@@ -51,21 +55,28 @@ def deepest_mark(marks: Mapping[Path_, Location], path: Path_) -> Location | Non
     return None
 
 
-@dataclass(frozen=True)
 class Reference:
     """`!reference [.job, key, ...]`: replaced by the value it points to once files are merged."""
 
-    target: tuple[str, ...]
-    location: Location
+    __slots__ = ("location", "target")
+
+    def __init__(self, target: tuple[str, ...], location: Location) -> None:
+        self.target = target
+        self.location = location
+
+    def __repr__(self) -> str:
+        return f"Reference({list(self.target)!r} at {self.location})"
 
 
-@dataclass
 class Document:
     """One YAML document: plain data plus the location of every node (keyed by its path)."""
 
-    data: Any
-    file: str
-    marks: dict[Path_, Location] = field(default_factory=dict)
+    __slots__ = ("data", "file", "marks")
+
+    def __init__(self, data: Any, file: str, marks: dict[Path_, Location] | None = None) -> None:
+        self.data = data
+        self.file = file
+        self.marks = {} if marks is None else marks
 
     def where(self, path: Path_) -> Location:
         return deepest_mark(self.marks, path) or self.marks.get((), Location(self.file, 1, 1))
@@ -74,7 +85,6 @@ class Document:
         return self.marks.get((*path, KEY)) or self.where(path)
 
 
-Interpolator = Callable[[str, Location], Any]
 _COLLECTION_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 
 
@@ -130,14 +140,16 @@ class _Builder:
         return value
 
 
-@dataclass
 class SourceFile:
     """A GitLab CI file: an optional `spec:` header and the configuration body."""
 
-    path: str
-    header: Document | None
-    body_node: yaml.Node | None
-    duplicates: list[tuple[str, Location]] = field(default_factory=list)
+    __slots__ = ("body_node", "duplicates", "header", "path")
+
+    def __init__(self, path: str, header: Document | None, body_node: yaml.Node | None) -> None:
+        self.path = path
+        self.header = header
+        self.body_node = body_node
+        self.duplicates: list[tuple[str, Location]] = []
 
     def body(self, interpolate: Interpolator | None = None) -> Document:
         if self.body_node is None:
