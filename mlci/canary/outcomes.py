@@ -1,4 +1,4 @@
-"""Each version's outcomes since the experiment started, as counts, from Prometheus.
+"""Each version's outcomes since the experiment started, as counts, from Prometheus or a file.
 
 Counters are read twice, now and at the start, and subtracted: exact counts
 for the experiment's own period, unlike increase(), which extrapolates and
@@ -9,6 +9,9 @@ value is the count since then.
 The version's series are picked by monitor.selector with $version and
 $environment filled in: the stable version runs in the environment, the new
 one in "<environment>-canary" (its own server, its own scrape target).
+
+A custom metric may instead be fed back as rows (one per trial: version,
+outcome, time) in a file or table that polars reads where it lives.
 """
 
 from __future__ import annotations
@@ -68,6 +71,8 @@ class OutcomeReader:
         return max(0, round(now - then if now >= then else now))
 
     def counts(self, metric: Metric, stable: Arm, canary: Arm, started: datetime) -> tuple[Counts, dict[str, str]]:
+        if metric.outcomes:
+            return FileOutcomes(metric.outcomes).counts(stable, canary, started)
         events_query, requests_query, complement = queries(metric)
         values = []
         for arm in (canary, stable):
@@ -83,9 +88,11 @@ class OutcomeReader:
         """The stable version's rate and requests over the window before now (for the sample size)."""
         from datetime import timedelta, timezone
 
-        events_query, requests_query, complement = queries(metric)
         now = datetime.now(timezone.utc)
         then = now - timedelta(seconds=window_seconds)
+        if metric.outcomes:
+            return FileOutcomes(metric.outcomes).baseline(stable, then, now)
+        events_query, requests_query, complement = queries(metric)
 
         def increase(query: str) -> float:
             text = self._render(query, stable)
@@ -99,3 +106,107 @@ class OutcomeReader:
         if complement:
             events = requests - events
         return min(max(events / requests, 0.0), 1.0), int(requests)
+
+
+class FileOutcomes:
+    """A business outcome fed back as rows: `version`, `outcome` (an event or not) and `timestamp` columns."""
+
+    TRUE_TEXT = ("true", "1", "yes", "y", "t")
+
+    def __init__(self, spec: dict):
+        self.spec = spec
+        self.version = spec.get("version-column") or "version"
+        self.outcome = spec.get("outcome-column") or "outcome"
+        self.time = spec.get("time-column")
+
+    def _rows(self):
+        """(version as text, outcome as bool, time in UTC or None) for every row with an outcome."""
+        import glob
+        from pathlib import Path
+
+        import polars as pl
+
+        from mlci.data.location import is_glob
+        from mlci.data.sources import expand, load_frame, resolve
+        from mlci.errors import ConfigError
+
+        path = self.spec["path"]
+        where = f"deploy.canary.metrics outcomes {path}"
+        base = Path(self.spec.get("base") or ".")
+        location = resolve(path, base, where=where)
+        local = not location.remote and not location.is_table
+        if local and not (glob.glob(location.target) if is_glob(location.target) else Path(location.target).exists()):
+            files = []  # nothing fed back yet: no trials, so the analysis continues
+        else:
+            files = expand(path, location=where, base=base)
+        wanted = tuple(c for c in (self.version, self.outcome, self.time) if c)
+        frame = load_frame(files, self.spec.get("format"), location=where, columns=wanted) if files else None
+        if frame is None or frame.height == 0:
+            return pl.DataFrame(schema={"version": pl.String, "event": pl.Boolean,
+                                        "at": pl.Datetime("us", "UTC")})
+        missing = [c for c in wanted if c not in frame.columns]
+        if missing:
+            present = load_frame(files, self.spec.get("format"), location=where).columns
+            raise ConfigError(f"no column {', '.join(repr(c) for c in missing)} in the outcomes (columns: "
+                              f"{', '.join(present)}); set version-column, outcome-column and time-column",
+                              location=where)
+        outcome = pl.col(self.outcome)
+        if frame.schema[self.outcome] == pl.String:
+            event = outcome.str.strip_chars().str.to_lowercase().is_in(self.TRUE_TEXT)
+            event = pl.when(outcome.str.strip_chars() == "").then(None).otherwise(event)
+        else:
+            event = outcome.cast(pl.Boolean, strict=False)
+        columns = [pl.col(self.version).cast(pl.String).alias("version"), event.alias("event")]
+        if self.time:
+            columns.append(self._utc(frame, where).alias("at"))
+        else:
+            columns.append(pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("at"))
+        return frame.select(columns).filter(pl.col("event").is_not_null() & pl.col("version").is_not_null())
+
+    def _utc(self, frame, where: str):
+        import polars as pl
+
+        from mlci.errors import ConfigError
+
+        column, dtype = pl.col(self.time), frame.schema[self.time]
+        if dtype == pl.String:
+            parsed = frame.select(column.str.to_datetime(strict=False, time_zone="UTC")).to_series()
+            if parsed.null_count() > frame[self.time].null_count():
+                raise ConfigError(f"time-column '{self.time}' has values that are not timestamps (e.g. "
+                                  f"{frame.filter(parsed.is_null() & column.is_not_null())[self.time][0]!r})",
+                                  location=where)
+            return pl.lit(parsed)
+        if dtype == pl.Date:
+            return column.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+        if isinstance(dtype, pl.Datetime):
+            return column.dt.convert_time_zone("UTC") if dtype.time_zone else column.dt.replace_time_zone("UTC")
+        raise ConfigError(f"time-column '{self.time}' holds {dtype}, not timestamps", location=where)
+
+    def _tally(self, rows, version: str) -> tuple[int, int]:
+        import polars as pl
+
+        mine = rows.filter(pl.col("version") == version)
+        return int(mine["event"].sum() or 0), mine.height
+
+    def _since(self, rows, start: datetime, end: datetime | None = None):
+        import polars as pl
+
+        if not self.time:
+            return rows
+        kept = pl.col("at") >= start
+        if end is not None:
+            kept &= pl.col("at") < end
+        return rows.filter(kept)
+
+    def counts(self, stable: Arm, canary: Arm, started: datetime) -> tuple[Counts, dict[str, str]]:
+        rows = self._since(self._rows(), started)
+        new_events, new_trials = self._tally(rows, canary.version)
+        old_events, old_trials = self._tally(rows, stable.version)
+        source = self.spec["path"]
+        shown = {"events": f"rows of {source} where {self.outcome} is true and {self.version} = {canary.version}",
+                 "requests": f"rows of {source} where {self.version} = {canary.version}"}
+        return Counts(new_events, new_trials, old_events, old_trials), shown
+
+    def baseline(self, stable: Arm, start: datetime, end: datetime) -> tuple[float | None, int]:
+        events, trials = self._tally(self._since(self._rows(), start, end), stable.version)
+        return (events / trials if trials else None), trials

@@ -31,6 +31,8 @@ class Metric:
     events_query: str | None
     requests_query: str | None
     status_codes: str = ERROR_STATUS_CODES
+    # custom, fed back as a file or table: path, format, version/outcome/time columns, base (mlci.yml's folder)
+    outcomes: dict[str, Any] | None = None
 
     def to_state(self) -> dict[str, Any]:
         return {"kind": self.kind, "better": self.better, "min-effect": self.min_effect,
@@ -111,15 +113,24 @@ def load_canary_settings(config, *, environment: str | None = None) -> CanarySet
         if kind == "latency" and entry.get("threshold") is None:
             raise config.error(path, f"latency metric '{entry['name']}' needs `threshold` (seconds): the share of "
                                      "requests slower than it is compared")
-        if kind == "custom" and not entry.get("events-query"):
-            raise config.error(path, f"custom metric '{entry['name']}' needs `events-query`")
-        if kind != "custom" and (entry.get("events-query") or entry.get("requests-query")):
-            raise config.error(path, f"`events-query` and `requests-query` belong to kind custom, not {kind}")
+        from_file = entry.get("outcomes")
+        if kind == "custom" and not (entry.get("events-query") or from_file):
+            raise config.error(path, f"custom metric '{entry['name']}' needs `events-query` (a Prometheus counter) "
+                                     "or `outcomes` (a file or table)")
+        if from_file and (entry.get("events-query") or entry.get("requests-query")):
+            raise config.error((*path, "outcomes"), f"metric '{entry['name']}' reads its outcomes from Prometheus "
+                                                    "queries or from `outcomes`, not both")
+        for key in ("events-query", "requests-query", "outcomes"):
+            if kind != "custom" and entry.get(key):
+                raise config.error((*path, key), f"`{key}` belongs to kind custom, not {kind}")
+        if from_file:
+            from_file = {**with_defaults(item_schema["properties"]["outcomes"], from_file),
+                         "base": str(config.path.parent if config.path else Path("."))}
         metrics.append(Metric(name=entry["name"], kind=kind, better=entry.get("better") or "lower",
                               min_effect=float(entry["min-effect"]), baseline=entry.get("baseline"),
                               threshold=entry.get("threshold"), events_query=entry.get("events-query"),
                               requests_query=entry.get("requests-query"),
-                              status_codes=entry.get("status-codes") or ERROR_STATUS_CODES))
+                              status_codes=entry.get("status-codes") or ERROR_STATUS_CODES, outcomes=from_file))
     router = section["router"]
     kind = router["type"]
     if kind == "nginx" and env.target not in NGINX_TARGETS:

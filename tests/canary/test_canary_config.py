@@ -68,7 +68,14 @@ def test_defaults_give_a_ten_percent_nginx_canary_of_the_last_environment(projec
     ("canary:\n  metrics:\n    - {name: slow, kind: latency, min-effect: 0.05}\n", "mlserver", ":13:",
      "needs `threshold`"),
     ("canary:\n  metrics:\n    - {name: x, kind: custom, min-effect: 0.05}\n", "mlserver", ":13:",
-     "needs `events-query`"),
+     "needs `events-query` (a Prometheus counter) or `outcomes`"),
+    ("canary:\n  metrics:\n    - name: x\n      kind: error-rate\n      min-effect: 0.05\n"
+     "      outcomes: {path: outcomes.parquet}\n", "mlserver", ":16:", "`outcomes` belongs to kind custom"),
+    ("canary:\n  metrics:\n    - name: x\n      kind: custom\n      min-effect: 0.05\n"
+     "      events-query: sum(orders_total{$selector})\n      outcomes: {path: outcomes.parquet}\n", "mlserver",
+     ":17:", "not both"),
+    ("canary:\n  metrics:\n    - name: x\n      kind: custom\n      min-effect: 0.05\n"
+     "      outcomes: {path: outcomes.parquet, version-colum: v}\n", "mlserver", ":16:", "version-colum"),
     ("canary:\n  metrics:\n    - {name: e, min-effect: 0.01}\n    - {name: e, min-effect: 0.02}\n", "mlserver",
      ":14:", "listed twice"),
     ("canary:\n  router: {type: kserve}\n", "mlserver", ":12:", "needs target kubernetes"),
