@@ -89,7 +89,12 @@ def test_every_semantic_problem_is_reported_at_once(project, run_cli):
     assert "2 configuration error(s)" in err
 
 
-def test_inline_contract_errors_point_into_mlci_yml(project, run_cli):
+@pytest.mark.parametrize(("column", "message"), [
+    ('code: {regex: "[unclosed"}', "mlci.yml:7:25: invalid regular expression '[unclosed': unclosed character class"),
+    ('code: {regx: "A"}',
+     "mlci.yml:7:18: data.sources.train.contract.columns.code: unknown key 'regx'; did you mean 'regex'?"),
+])
+def test_inline_contract_errors_point_into_mlci_yml(project, run_cli, column, message):
     write(base_frame(), project / "data" / "train.parquet")
     (project / "mlci.yml").write_text(textwrap.dedent("""\
         data:
@@ -98,26 +103,11 @@ def test_inline_contract_errors_point_into_mlci_yml(project, run_cli):
               path: data/train.parquet
               contract:
                 columns:
-                  code: {regex: "[unclosed"}
-        """))
+                  COLUMN
+        """).replace("COLUMN", column))
     code, _, err = run_cli("data", "check")
     assert code == 2
-    assert "mlci.yml:7:25: invalid regular expression '[unclosed': unclosed character class" in err
-
-
-def test_inline_contract_schema_errors_point_into_mlci_yml(project, run_cli):
-    (project / "mlci.yml").write_text(textwrap.dedent("""\
-        data:
-          sources:
-            train:
-              path: data/train.parquet
-              contract:
-                columns:
-                  code: {regx: "A"}
-        """))
-    code, _, err = run_cli("data", "check")
-    assert code == 2
-    assert "mlci.yml:7:18: data.sources.train.contract.columns.code: unknown key 'regx'; did you mean 'regex'?" in err
+    assert message in err
 
 
 def test_missing_contract_file_names_it(project, run_cli):
