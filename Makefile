@@ -73,7 +73,7 @@ generate: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/cli_startup.py
 	$(BIN)/python benchmarks/optimize.py
-	PATH="$(dir $(UV)):$$PATH" $(BIN)/python benchmarks/job_bootstrap.py
+	PATH="$(abspath $(dir $(UV))):$$PATH" $(BIN)/python benchmarks/job_bootstrap.py
 
 clean:
 	rm -rf $(VENV) .venv-iac node_modules .gitlab-ci-local .pytest_cache

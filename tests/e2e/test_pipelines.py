@@ -23,6 +23,7 @@ from tests.e2e.scenarios import (
     set_training_default,
 )
 from tests.fakes.pypi_registry import FakePyPIRegistry
+from tests.tools import uv
 
 pytestmark = [pytest.mark.slow]
 
@@ -155,7 +156,7 @@ def test_bad_data_stops_the_pipeline_at_the_data_check(tmp_path):
     serves the wheel built here), into an empty virtualenv; the extra's dependencies come from the
     machine's normal index."""
     wheel_dir = tmp_path / "dist"
-    subprocess.run(["uv", "build", "-q", "--wheel", "-o", str(wheel_dir), str(REPO_ROOT)], check=True, timeout=600)
+    subprocess.run([uv(), "build", "-q", "--wheel", "-o", str(wheel_dir), str(REPO_ROOT)], check=True, timeout=600)
     (wheel,) = wheel_dir.glob("mlci-*.whl")
     runner_venv = tmp_path / "runner-python"
     subprocess.run([sys.executable, "-m", "venv", str(runner_venv)], check=True, timeout=300)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from mlci.extras import COMMAND_EXTRAS, EXTRA_MODULES
+from tests.tools import uv
 
 REPO = Path(__file__).resolve().parents[2]
 HEAVY = ("mlflow", "polars", "scipy", "matplotlib", "gitlab", "pandas", "sqlalchemy", "pynvml", "numpy")
@@ -26,16 +27,16 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("lean-venvs")]
 @pytest.fixture(scope="session")
 def mlci_wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(["uv", "build", "-q", "--wheel", "-o", str(out), str(REPO)], check=True, timeout=600)
+    subprocess.run([uv(), "build", "-q", "--wheel", "-o", str(out), str(REPO)], check=True, timeout=600)
     (wheel,) = out.glob("mlci-*.whl")
     return wheel
 
 
 def lean_venv(tmp_path: Path, wheel: Path, extra: str) -> Path:
     venv = tmp_path / f"venv-{extra or 'core'}"
-    subprocess.run(["uv", "venv", "-q", str(venv)], check=True, timeout=300)
+    subprocess.run([uv(), "venv", "-q", str(venv)], check=True, timeout=300)
     requirement = f"{wheel}[{extra}]" if extra else str(wheel)
-    subprocess.run(["uv", "pip", "install", "-q", "--python", str(venv / "bin" / "python"), requirement],
+    subprocess.run([uv(), "pip", "install", "-q", "--python", str(venv / "bin" / "python"), requirement],
                    check=True, timeout=900)
     return venv
 
@@ -54,7 +55,7 @@ def mlci(venv: Path, *args: str, cwd: Path, env: dict | None = None) -> subproce
 
 
 def packages(venv: Path) -> list[str]:
-    done = subprocess.run(["uv", "pip", "list", "--format", "json", "--python", str(venv / "bin" / "python")],
+    done = subprocess.run([uv(), "pip", "list", "--format", "json", "--python", str(venv / "bin" / "python")],
                           capture_output=True, text=True, check=True)
     return [item["name"] for item in json.loads(done.stdout)]
 

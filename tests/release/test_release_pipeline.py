@@ -26,6 +26,7 @@ import yaml
 from tests.fakes.pypi_registry import FakePyPIRegistry
 from tests.release.conftest import REPO, commit, copy_release_tree, run_release_script
 from tests.release.gitlab_release_step import unix_step
+from tests.tools import uv
 
 GCL = REPO / "node_modules" / ".bin" / "gitlab-ci-local"
 JOB_TOKEN = "glcbt-64_release-job-token"
@@ -79,8 +80,8 @@ def _calls(log: Path, tool: str) -> list[dict]:
 def tools(tmp_path):
     """A venv with build and twine (the jobs' `pip install` then finds them) and the stand-ins."""
     venv = tmp_path / "venv"
-    subprocess.run(["uv", "venv", "-q", "--seed", str(venv)], check=True, timeout=300)
-    subprocess.run(["uv", "pip", "install", "-q", "--python", str(venv / "bin" / "python"), "build", "twine"],
+    subprocess.run([uv(), "venv", "-q", "--seed", str(venv)], check=True, timeout=300)
+    subprocess.run([uv(), "pip", "install", "-q", "--python", str(venv / "bin" / "python"), "build", "twine"],
                    check=True, timeout=600)
     stand_ins = tmp_path / "stand-ins"
     stand_ins.mkdir()

@@ -20,7 +20,8 @@ REQUIREMENTS = Path(__file__).with_name("iac-tools.txt")
 
 
 def _build() -> None:
-    uv = shutil.which("uv")
+    beside = Path(sys.executable).with_name("uv")
+    uv = shutil.which("uv") or (str(beside) if beside.exists() else None)
     if uv:
         subprocess.run([uv, "venv", "-q", "--allow-existing", "--python", sys.executable, str(TOOLS_DIR)], check=True)
         subprocess.run([uv, "pip", "install", "-q", "-p", str(TOOLS_DIR / "bin" / "python"), "-r", str(REQUIREMENTS)],
