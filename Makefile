@@ -16,7 +16,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(BIN)/uv)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	test -x $(UV) || $(BIN)/python -m pip install --quiet uv
-	$(UV) pip install --quiet --python $(BIN)/python -e '.[dev]'
+	$(UV) pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[dev]'
 	# PyTorch for the torch.onnx tests of mlci optimize: pip takes the CPU build of 2.13.0 that this
 	# kind of machine keeps on disk (uv would download a multi-GB CUDA build from the index instead).
 	$(BIN)/python -m pip install --quiet torch==2.13.0
