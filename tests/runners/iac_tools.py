@@ -9,10 +9,11 @@ first use, once, under a file lock shared by the pytest-xdist workers.
 from __future__ import annotations
 
 import fcntl
-import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.tools import find_uv
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOLS_DIR = REPO_ROOT / ".venv-iac"
@@ -20,8 +21,7 @@ REQUIREMENTS = Path(__file__).with_name("iac-tools.txt")
 
 
 def _build() -> None:
-    beside = Path(sys.executable).with_name("uv")
-    uv = shutil.which("uv") or (str(beside) if beside.exists() else None)
+    uv = find_uv()
     if uv:
         subprocess.run([uv, "venv", "-q", "--allow-existing", "--python", sys.executable, str(TOOLS_DIR)], check=True)
         subprocess.run([uv, "pip", "install", "-q", "-p", str(TOOLS_DIR / "bin" / "python"), "-r", str(REQUIREMENTS)],
