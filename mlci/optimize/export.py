@@ -145,11 +145,9 @@ def load_estimator(flavor: str, model_dir: Path):
     return native
 
 
-def feature_names(flavor: str, model_dir: Path) -> list[str] | None:
+def feature_names(estimator) -> list[str] | None:
     """The column order the estimator was fitted with, when it kept one."""
-    if flavor not in ESTIMATOR_FLAVORS:
-        return None
-    names = getattr(load_estimator(flavor, model_dir), "feature_names_in_", None)
+    names = getattr(estimator, "feature_names_in_", None)
     return [str(n) for n in names] if names is not None else None
 
 

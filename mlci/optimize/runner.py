@@ -190,7 +190,7 @@ def measure(original_dir: Path, optimized_dir: Path, inputs: Inputs, settings: O
 
 # -- the stage -----------------------------------------------------------------------
 
-def _original_for(flavor: str, model_dir: Path, conf: dict, settings: OptimizeSettings, inputs: Inputs):
+def _original_for(flavor: str, model_dir: Path, conf: dict, settings: OptimizeSettings, inputs: Inputs | None):
     try:
         return _load_original(flavor, model_dir, conf, settings, inputs)
     except ModuleNotFoundError as exc:
@@ -203,7 +203,7 @@ def _original_for(flavor: str, model_dir: Path, conf: dict, settings: OptimizeSe
         raise
 
 
-def _load_original(flavor: str, model_dir: Path, conf: dict, settings: OptimizeSettings, inputs: Inputs):
+def _load_original(flavor: str, model_dir: Path, conf: dict, settings: OptimizeSettings, inputs: Inputs | None):
     if flavor in export.ESTIMATOR_FLAVORS:
         return export.estimator_original(flavor, model_dir, settings.task)
     if flavor == "pytorch":
@@ -249,13 +249,18 @@ def optimize(registry, settings: OptimizeSettings, *, run_id: str, artifact_path
     original_dir = registry.download_run_artifacts(run_id, artifact_path, workdir / "original")
     available = export.flavours(original_dir)
     flavor = export.choose_flavor(available)
-    inputs = load_inputs(original_dir, settings, where=where,
-                         feature_names=export.feature_names(flavor, original_dir))
+    original, feature_names = None, None
+    if flavor in export.ESTIMATOR_FLAVORS:
+        # An estimator loads without a sample, and the column order it was fitted with shapes how the sample is read.
+        original = _original_for(flavor, original_dir, available.get(flavor, {}), settings, None)
+        feature_names = export.feature_names(original.native)
+    inputs = load_inputs(original_dir, settings, where=where, feature_names=feature_names)
     outcome.sample = inputs.source
     outcome.notes.extend(inputs.notes)
     log(f"sample: {inputs.source}")
 
-    original = _original_for(flavor, original_dir, available.get(flavor, {}), settings, inputs)
+    if original is None:
+        original = _original_for(flavor, original_dir, available.get(flavor, {}), settings, inputs)
     outcome.flavor, outcome.model_class = flavor, original.model_class
     if flavor in export.ESTIMATOR_FLAVORS:
         exported = export.export_sklearn(original, inputs.frame, opset=settings.opset, quantize=settings.quantized)
