@@ -114,31 +114,25 @@ class FileOutcomes:
     TRUE_TEXT = ("true", "1", "yes", "y", "t")
 
     def __init__(self, spec: dict):
+        """`spec` is the metric's `outcomes` with the schema's defaults and `base`, mlci.yml's folder."""
         self.spec = spec
-        self.version = spec.get("version-column") or "version"
-        self.outcome = spec.get("outcome-column") or "outcome"
-        self.time = spec.get("time-column")
+        self.version = spec["version-column"]
+        self.outcome = spec["outcome-column"]
+        self.time = spec["time-column"]
 
     def _rows(self):
         """(version as text, outcome as bool, time in UTC or None) for every row with an outcome."""
-        import glob
         from pathlib import Path
 
         import polars as pl
 
-        from mlci.data.location import is_glob
-        from mlci.data.sources import expand, load_frame, resolve
+        from mlci.data.sources import expand, load_frame
         from mlci.errors import ConfigError
 
         path = self.spec["path"]
         where = f"deploy.canary.metrics outcomes {path}"
-        base = Path(self.spec.get("base") or ".")
-        location = resolve(path, base, where=where)
-        local = not location.remote and not location.is_table
-        if local and not (glob.glob(location.target) if is_glob(location.target) else Path(location.target).exists()):
-            files = []  # nothing fed back yet: no trials, so the analysis continues
-        else:
-            files = expand(path, location=where, base=base)
+        # Nothing fed back yet is no files: no trials, so the analysis continues.
+        files = expand(path, location=where, base=Path(self.spec["base"]), missing_ok=True)
         wanted = tuple(c for c in (self.version, self.outcome, self.time) if c)
         frame = load_frame(files, self.spec.get("format"), location=where, columns=wanted) if files else None
         if frame is None or frame.height == 0:

@@ -95,8 +95,9 @@ def _folder_format(names: list[str]) -> str | None:
     return None
 
 
-def find(location: Location, *, where: str | None = None) -> list[Found]:
-    """The files (or the folder) a file source names, sorted; a miss is an error naming the source."""
+def find(location: Location, *, where: str | None = None, missing_ok: bool = False) -> list[Found]:
+    """The files (or the folder) a file source names, sorted; a local miss is an error naming the source,
+    or no files with `missing_ok` (data that is not written yet)."""
     text = location.target
     if location.remote:
         from mlci.adapters.object_store import list_objects
@@ -110,27 +111,32 @@ def find(location: Location, *, where: str | None = None) -> list[Found]:
         return [Found(o.url, size=o.size) for o in objects]
     if is_glob(text):
         matches = sorted(Path(p) for p in glob.glob(text, recursive=True) if os.path.isfile(p))
-        if not matches:
+        if not matches and not missing_ok:
             raise ConfigError(f"no data file matches {location.text!r}", location=where or location.text)
         return [Found(p) for p in matches]
     path = Path(text)
     if path.is_dir():
         files = sorted(str(p) for p in path.rglob("*") if p.is_file() and not p.name.startswith((".", "_")))
         if not files:
+            if missing_ok:
+                return []
             raise ConfigError("folder holds no data files", location=where or location.text)
         return [Found(path, size=sum(os.path.getsize(f) for f in files), folder=True,
                       format_hint=_folder_format(files))]
     if not path.exists():
+        if missing_ok:
+            return []
         raise ConfigError("data file not found", location=where or location.text)
     return [Found(path)]
 
 
-def expand(pattern: str | Path, *, location: str | None = None, base: Path = Path(".")) -> list[Path | str]:
+def expand(pattern: str | Path, *, location: str | None = None, base: Path = Path("."),
+           missing_ok: bool = False) -> list[Path | str]:
     """The files a source string names (a folder or a table stays one entry), relative to `base`."""
     loc = resolve(str(pattern), base, where=location)
     if loc.is_table:
         return [loc.canonical()]
-    return [found.path for found in find(loc, where=location)]
+    return [found.path for found in find(loc, where=location, missing_ok=missing_ok)]
 
 
 def configured_sources(config) -> list[Source]:
