@@ -130,7 +130,7 @@ class FileOutcomes:
         from mlci.errors import ConfigError
 
         path = self.spec["path"]
-        where = f"deploy.canary.metrics outcomes {path}"
+        where = f"deploy.canary.metrics outcomes {self.shown_path}"
         # Nothing fed back yet is no files: no trials, so the analysis continues.
         files = expand(path, location=where, base=Path(self.spec["base"]), missing_ok=True)
         wanted = tuple(c for c in (self.version, self.outcome, self.time) if c)
@@ -156,6 +156,13 @@ class FileOutcomes:
         else:
             columns.append(pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("at"))
         return frame.select(columns).filter(pl.col("event").is_not_null() & pl.col("version").is_not_null())
+
+    @property
+    def shown_path(self) -> str:
+        """The path for messages and reports: without a URL's user:password@ or query (a presigned key)."""
+        from mlci.data.location import safe_url
+
+        return safe_url(self.spec["path"])
 
     def _utc(self, frame, where: str):
         import polars as pl
@@ -196,7 +203,7 @@ class FileOutcomes:
         rows = self._since(self._rows(), started)
         new_events, new_trials = self._tally(rows, canary.version)
         old_events, old_trials = self._tally(rows, stable.version)
-        source = self.spec["path"]
+        source = self.shown_path
         shown = {"events": f"rows of {source} where {self.outcome} is true and {self.version} = {canary.version}",
                  "requests": f"rows of {source} where {self.version} = {canary.version}"}
         return Counts(new_events, new_trials, old_events, old_trials), shown

@@ -131,3 +131,23 @@ def test_fed_back_conversions_plan_the_sample_and_decide(project, canary_rate, e
     if expected == decide.ROLLBACK:
         _information, _critical, _z, p_value, *_samples = state["metrics"]["conversion"]["looks"][-1]
         assert p_value < settings.alpha
+
+
+def test_credentials_in_an_outcomes_url_reach_no_message_or_report(project, clean_env):
+    """Credentials belong in the environment; one pasted into the URL is still never shown."""
+    from mlci.errors import MlciError
+
+    # An S3 endpoint on a closed loopback port: the read fails at once, without looking for instance roles.
+    for name, value in {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "not-the-canary",
+                        "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ALLOW_HTTP": "true"}.items():
+        clean_env.setenv(name, value)
+
+    settings = settings_for(project, "path: 's3://AKIAEXAMPLE:CanaryOutcomeSecret@bucket/out.parquet"
+                                     "?X-Amz-Signature=CanaryOutcomeSig'\n")
+    reader = OutcomeReader(None, model="shop", selector="")
+    from mlci.canary.outcomes import FileOutcomes
+
+    assert FileOutcomes(settings.metrics[0].outcomes).shown_path == "s3://bucket/out.parquet"
+    with pytest.raises(MlciError) as raised:
+        reader.counts(settings.metrics[0], STABLE, CANARY, STARTED)
+    assert "CanaryOutcome" not in str(raised.value) and "s3://bucket/out.parquet" in str(raised.value)
